@@ -1,0 +1,404 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"math/rand/v2"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/certmagic"
+
+	"github.com/bothandoff/caddy-bothandoff/flow"
+)
+
+// storageStore is a flow.Store on Caddy's storage (certmagic.Storage): the
+// file system unless the operator chose another. Each key is a storage
+// entry; writes to a key happen under the storage's lock for it, so
+// instances sharing the storage stay consistent.
+//
+// Layout under the base path:
+//
+//	kv/KEY                  value: 8-byte revision, 8-byte expiry, bytes
+//	ti/ESCKEY               the key's timer: its due time, authoritative
+//	tq/MINUTE/ESCKEY.NANOS  a queue entry per scheduled time; stale once
+//	                        the timer moved, and dropped when found so
+type storageStore struct {
+	st   certmagic.Storage
+	base string
+	now  func() time.Time
+
+	stripes [64]sync.Mutex
+}
+
+func newStorageStore(st certmagic.Storage, base string, now func() time.Time) *storageStore {
+	if now == nil {
+		now = time.Now
+	}
+	return &storageStore{st: st, base: base, now: now}
+}
+
+// Sizes of the value header.
+const headerLen = 16
+
+func (s *storageStore) kvPath(key string) string { return s.base + "/kv/" + key }
+func (s *storageStore) tiPath(key string) string { return s.base + "/ti/" + escKey(key) }
+func (s *storageStore) tqDir() string            { return s.base + "/tq" }
+
+// escKey makes a key one path segment.
+func escKey(key string) string   { return strings.ReplaceAll(key, "/", "~") }
+func unescKey(esc string) string { return strings.ReplaceAll(esc, "~", "/") }
+
+// Get implements flow.Store.
+func (s *storageStore) Get(ctx context.Context, key string) (flow.Entry, error) {
+	ent, _, err := s.load(ctx, key)
+	return ent, err
+}
+
+// load reads a live value and its expiry.
+func (s *storageStore) load(ctx context.Context, key string) (flow.Entry, time.Time, error) {
+	b, err := s.st.Load(ctx, s.kvPath(key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return flow.Entry{}, time.Time{}, flow.ErrNotFound
+	}
+	if err != nil {
+		return flow.Entry{}, time.Time{}, fmt.Errorf("%w: loading %s: %w", flow.ErrStoreUnavailable, key, err)
+	}
+	if len(b) < headerLen {
+		return flow.Entry{}, time.Time{}, fmt.Errorf("stored value of %s is truncated", key)
+	}
+
+	rev := binary.BigEndian.Uint64(b[:8])
+	var exp time.Time
+	if n := int64(binary.BigEndian.Uint64(b[8:16])); n != 0 {
+		exp = time.Unix(0, n)
+		if !s.now().Before(exp) {
+			return flow.Entry{}, time.Time{}, flow.ErrNotFound
+		}
+	}
+	return flow.Entry{Value: b[headerLen:], Rev: rev}, exp, nil
+}
+
+// Apply implements flow.Store: it locks every key the ops touch, checks every
+// condition, then writes.
+func (s *storageStore) Apply(ctx context.Context, ops ...flow.Op) error {
+	keys := make([]string, 0, len(ops))
+	for _, op := range ops {
+		keys = append(keys, op.Key)
+	}
+	unlock, err := s.lock(ctx, keys)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	for _, op := range ops {
+		if err := s.check(ctx, op); err != nil {
+			return err
+		}
+	}
+	for _, op := range ops {
+		if err := s.write(ctx, op); err != nil {
+			return fmt.Errorf("%w: %w", flow.ErrStoreUnavailable, err)
+		}
+	}
+	return nil
+}
+
+func (s *storageStore) check(ctx context.Context, op flow.Op) error {
+	if op.Kind == flow.OpSchedule || op.Kind == flow.OpUnschedule ||
+		(op.Kind == flow.OpDelete && op.Rev == 0) {
+		return nil
+	}
+	ent, _, err := s.load(ctx, op.Key)
+	found := err == nil
+	if err != nil && !errors.Is(err, flow.ErrNotFound) {
+		return err
+	}
+
+	switch op.Kind {
+	case flow.OpCreate:
+		if found {
+			return fmt.Errorf("creating %q: %w", op.Key, flow.ErrConflict)
+		}
+	case flow.OpUpdate, flow.OpDelete:
+		if !found || ent.Rev != op.Rev {
+			return fmt.Errorf("writing %q: %w", op.Key, flow.ErrConflict)
+		}
+	default:
+		return fmt.Errorf("unknown op kind %d", op.Kind)
+	}
+	return nil
+}
+
+func (s *storageStore) write(ctx context.Context, op flow.Op) error {
+	switch op.Kind {
+	case flow.OpCreate, flow.OpUpdate:
+		b := make([]byte, headerLen+len(op.Value))
+		binary.BigEndian.PutUint64(b[:8], rand.Uint64()|1)
+		if op.TTL > 0 {
+			binary.BigEndian.PutUint64(b[8:16], uint64(s.now().Add(op.TTL).UnixNano()))
+		}
+		copy(b[headerLen:], op.Value)
+		return s.st.Store(ctx, s.kvPath(op.Key), b)
+	case flow.OpDelete:
+		return ignoreMissing(s.st.Delete(ctx, s.kvPath(op.Key)))
+	case flow.OpSchedule:
+		return s.schedule(ctx, op.Key, op.Due)
+	case flow.OpUnschedule:
+		return ignoreMissing(s.st.Delete(ctx, s.tiPath(op.Key)))
+	}
+	return nil
+}
+
+// schedule writes the key's timer and a queue entry for it. Entries never
+// go into minutes more than one minute past, which sweepQueue may remove.
+func (s *storageStore) schedule(ctx context.Context, key string, due time.Time) error {
+	n := due.UnixNano()
+	if err := s.st.Store(ctx, s.tiPath(key), []byte(strconv.FormatInt(n, 10))); err != nil {
+		return err
+	}
+	bucket := max(due.Unix()/60, s.now().Unix()/60-1)
+	entry := fmt.Sprintf("%s/%012d/%s.%d", s.tqDir(), bucket, escKey(key), n)
+	return s.st.Store(ctx, entry, nil)
+}
+
+// timer reads a key's due time, in Unix nanoseconds; ok is false if the key
+// has no timer.
+func (s *storageStore) timer(ctx context.Context, key string) (int64, bool, error) {
+	b, err := s.st.Load(ctx, s.tiPath(key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("%w: loading timer: %w", flow.ErrStoreUnavailable, err)
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	return n, err == nil, nil
+}
+
+// Claim implements flow.Store: it walks the queue's minutes up to now, and
+// for each entry that is still its key's timer and is due, moves the timer
+// to now+lease.
+func (s *storageStore) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error) {
+	buckets, err := s.list(ctx, s.tqDir())
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(buckets)
+
+	var keys []string
+	for _, b := range buckets {
+		minute, err := strconv.ParseInt(path.Base(b), 10, 64)
+		if err != nil || minute > now.Unix()/60 {
+			continue
+		}
+		got, err := s.claimBucket(ctx, b, now, lease, limit-len(keys))
+		if err != nil {
+			return keys, err
+		}
+		keys = append(keys, got...)
+		if len(keys) >= limit {
+			break
+		}
+	}
+	return keys, nil
+}
+
+func (s *storageStore) claimBucket(ctx context.Context, bucket string, now time.Time, lease time.Duration, limit int) ([]string, error) {
+	entries, err := s.list(ctx, bucket)
+	if err != nil {
+		return nil, err
+	}
+	if len(entries) == 0 && path.Base(bucket) < fmt.Sprintf("%012d", now.Unix()/60-5) {
+		_ = s.st.Delete(ctx, bucket) // an old, empty minute
+	}
+
+	var keys []string
+	for _, entry := range entries {
+		if len(keys) >= limit {
+			break
+		}
+		ok, key, err := s.claimEntry(ctx, entry, now, lease)
+		if err != nil {
+			return keys, err
+		}
+		if ok {
+			keys = append(keys, key)
+		}
+	}
+	return keys, nil
+}
+
+// claimEntry claims the key of one queue entry if the entry is still the
+// key's timer and due; a stale entry is removed.
+func (s *storageStore) claimEntry(ctx context.Context, entry string, now time.Time, lease time.Duration) (bool, string, error) {
+	name := path.Base(entry)
+	dot := strings.LastIndexByte(name, '.')
+	due, err := strconv.ParseInt(name[dot+1:], 10, 64)
+	if dot < 0 || err != nil {
+		return false, "", ignoreMissing(s.st.Delete(ctx, entry))
+	}
+	if due > now.UnixNano() {
+		return false, "", nil
+	}
+	key := unescKey(name[:dot])
+
+	unlock, err := s.lock(ctx, []string{key})
+	if err != nil {
+		return false, "", err
+	}
+	defer unlock()
+
+	cur, ok, err := s.timer(ctx, key)
+	if err != nil {
+		return false, "", err
+	}
+	if ok && cur == due {
+		if err := s.schedule(ctx, key, now.Add(lease)); err != nil {
+			return false, "", fmt.Errorf("%w: %w", flow.ErrStoreUnavailable, err)
+		}
+	}
+	if err := ignoreMissing(s.st.Delete(ctx, entry)); err != nil {
+		return false, "", err
+	}
+	return ok && cur == due, key, nil
+}
+
+// Timers implements flow.Store by reading every timer; it serves health
+// checks and the operator, not the hot path.
+func (s *storageStore) Timers(ctx context.Context, prefix string, limit int) ([]flow.Timer, int, error) {
+	paths, err := s.list(ctx, s.base+"/ti")
+	if err != nil {
+		return nil, 0, err
+	}
+	var out []flow.Timer
+	for _, p := range paths {
+		key := unescKey(path.Base(p))
+		if !strings.HasPrefix(key, prefix) {
+			continue
+		}
+		n, ok, err := s.timer(ctx, key)
+		if err != nil {
+			return nil, 0, err
+		}
+		if ok {
+			out = append(out, flow.Timer{Key: key, Due: time.Unix(0, n)})
+		}
+	}
+	slices.SortFunc(out, func(a, b flow.Timer) int { return a.Due.Compare(b.Due) })
+	return out[:min(limit, len(out))], len(out), nil
+}
+
+// list returns the entries of a directory, none if it does not exist.
+func (s *storageStore) list(ctx context.Context, dir string) ([]string, error) {
+	out, err := s.st.List(ctx, dir, false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: listing %s: %w", flow.ErrStoreUnavailable, dir, err)
+	}
+	return out, nil
+}
+
+// lock takes the in-process stripe and the storage lock of every key, in
+// order, and returns the function that releases them.
+func (s *storageStore) lock(ctx context.Context, keys []string) (func(), error) {
+	keys = slices.Clone(keys)
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+
+	stripes := make([]int, 0, len(keys))
+	for _, k := range keys {
+		h := fnv.New32a()
+		h.Write([]byte(k))
+		stripes = append(stripes, int(h.Sum32()%uint32(len(s.stripes))))
+	}
+	slices.Sort(stripes)
+	stripes = slices.Compact(stripes)
+	for _, i := range stripes {
+		s.stripes[i].Lock()
+	}
+
+	var held []string
+	release := func() {
+		for _, name := range held {
+			_ = s.st.Unlock(context.WithoutCancel(ctx), name)
+		}
+		for _, i := range stripes {
+			s.stripes[i].Unlock()
+		}
+	}
+	for _, k := range keys {
+		name := s.base + "/" + escKey(k)
+		if err := s.st.Lock(ctx, name); err != nil {
+			release()
+			return nil, fmt.Errorf("%w: locking %s: %w", flow.ErrStoreUnavailable, k, err)
+		}
+		held = append(held, name)
+	}
+	return release, nil
+}
+
+// sweep removes values whose TTL passed, so the storage follows the number
+// of live flows. Reads already treat them as absent.
+func (s *storageStore) sweep(ctx context.Context) error {
+	var walk func(dir string) error
+	walk = func(dir string) error {
+		entries, err := s.list(ctx, dir)
+		if err != nil {
+			return err
+		}
+		for _, p := range entries {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			info, err := s.st.Stat(ctx, p)
+			if err != nil {
+				continue
+			}
+			if !info.IsTerminal {
+				if err := walk(p); err != nil {
+					return err
+				}
+				continue
+			}
+			key := strings.TrimPrefix(p, s.base+"/kv/")
+			if _, _, err := s.load(ctx, key); errors.Is(err, flow.ErrNotFound) {
+				s.deleteExpired(ctx, key)
+			}
+		}
+		return nil
+	}
+	return walk(s.base + "/kv")
+}
+
+// deleteExpired removes a key under its lock if it is still expired.
+func (s *storageStore) deleteExpired(ctx context.Context, key string) {
+	unlock, err := s.lock(ctx, []string{key})
+	if err != nil {
+		return
+	}
+	defer unlock()
+	if _, _, err := s.load(ctx, key); errors.Is(err, flow.ErrNotFound) {
+		_ = s.st.Delete(ctx, s.kvPath(key))
+	}
+}
+
+func ignoreMissing(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+var _ flow.Store = (*storageStore)(nil)

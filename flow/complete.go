@@ -1,0 +1,265 @@
+package flow
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// serveReturn handles the browser coming back from a provider: the OAuth
+// callback, or the payment return. The flow is found from the request and
+// must be held by this browser before the provider looks at anything else.
+func (e *Engine) serveReturn(w http.ResponseWriter, r *http.Request, next Next) {
+	began := time.Now()
+	rec, err := e.heldFlow(r, returnHandle(r))
+	if err != nil {
+		e.pageErr(w, r, err)
+		return
+	}
+	if rec.Status != StatusPending {
+		e.showFlow(w, r, next, rec)
+		return
+	}
+
+	ret, ok := e.flows[rec.Flow].Provider.(Returner)
+	if !ok {
+		e.pageErr(w, r, fmt.Errorf("%w: flow %q takes no return", ErrBadRequest, rec.Flow))
+		return
+	}
+	f, err := e.view(rec, r)
+	if err != nil {
+		e.pageErr(w, r, err)
+		return
+	}
+	f.Origin = e.publicOrigin(r)
+
+	out, err := ret.Return(r.Context(), f, r)
+	e.obs.Duration("provider", rec.Flow, time.Since(began))
+	if err != nil {
+		e.pageErr(w, r, fmt.Errorf("%s return: %w", rec.Kind, err))
+		return
+	}
+	e.finishFlow(w, r, next, rec.Handle(), out)
+	e.obs.Duration("return", rec.Flow, time.Since(began))
+}
+
+// returnHandle reads the flow's handle from a return: the flow parameter, or
+// the first two dot-separated parts of OAuth's state.
+func returnHandle(r *http.Request) string {
+	q := r.URL.Query()
+	if h := q.Get("flow"); h != "" {
+		return h
+	}
+	parts := strings.SplitN(q.Get("state"), ".", 3)
+	if len(parts) < 2 {
+		return ""
+	}
+	return parts[0] + "." + parts[1]
+}
+
+// heldFlow returns the flow a handle names, if this browser holds it.
+func (e *Engine) heldFlow(r *http.Request, handle string) (*Record, error) {
+	h, err := ParseHandle(handle)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := e.load(r.Context(), h)
+	if err != nil {
+		return nil, err
+	}
+	if !e.bound(rec, browserToken(r)) {
+		return nil, ErrNotBound
+	}
+	return rec, nil
+}
+
+// serveFinish shows where a flow the browser holds stands: the number once
+// it completed, a waiting page while a payment settles.
+func (e *Engine) serveFinish(w http.ResponseWriter, r *http.Request, next Next) {
+	rec, err := e.heldFlow(r, r.URL.Query().Get("h"))
+	if err != nil {
+		e.pageErr(w, r, err)
+		return
+	}
+	e.showFlow(w, r, next, rec)
+}
+
+// finishFlow applies a provider's outcome and shows the result to the
+// browser that is present.
+func (e *Engine) finishFlow(w http.ResponseWriter, r *http.Request, next Next, h Handle, out *Outcome) {
+	rec, code, err := e.settle(r.Context(), h, out, true)
+	if err != nil {
+		e.pageErr(w, r, err)
+		return
+	}
+	if code != "" {
+		_ = e.showCode(w, r, next, rec, code)
+		return
+	}
+	e.showFlow(w, r, next, rec)
+}
+
+// showFlow shows the page for a flow's status to the browser holding it.
+func (e *Engine) showFlow(w http.ResponseWriter, r *http.Request, next Next, rec *Record) {
+	if rec.Status == StatusPending {
+		d := e.pageData(r, "in_progress")
+		if rec.Waiting {
+			d = e.pageData(r, "pending")
+			d.Refresh = 5
+		}
+		_ = e.render(w, r, http.StatusOK, PageMessage, d)
+		return
+	}
+	if rec.Status != StatusCompleted {
+		e.pageStatus(w, r, rec)
+		return
+	}
+
+	rec, code, err := e.takeDisplay(r.Context(), rec.Handle())
+	if err != nil {
+		e.pageErr(w, r, err)
+		return
+	}
+	if code == "" {
+		e.page(w, r, http.StatusOK, "shown")
+		return
+	}
+	_ = e.showCode(w, r, next, rec, code)
+}
+
+// pageStatus shows the page for a flow in a final status.
+func (e *Engine) pageStatus(w http.ResponseWriter, r *http.Request, rec *Record) {
+	switch {
+	case rec.Status == StatusFailed && rec.Error == "access_denied":
+		e.page(w, r, http.StatusForbidden, "declined")
+	case rec.Status == StatusFailed && rec.Error == "cancelled":
+		e.page(w, r, http.StatusOK, "cancelled")
+	case rec.Status == StatusFailed:
+		e.page(w, r, http.StatusBadGateway, "failed")
+	case rec.Status == StatusExpired:
+		e.page(w, r, http.StatusGone, "expired")
+	case rec.Status == StatusSuperseded || rec.Status == StatusCancelled:
+		e.page(w, r, http.StatusGone, "superseded")
+	default:
+		e.page(w, r, http.StatusConflict, "finished")
+	}
+}
+
+// settle applies a provider's outcome to the pending flow h names, exactly
+// once: a second outcome for a flow that already left pending changes
+// nothing. With show set, a completion returns the magic number for the page
+// now being sent instead of keeping it for a later display.
+func (e *Engine) settle(ctx context.Context, h Handle, out *Outcome, show bool) (*Record, string, error) {
+	var code string
+	rec, err := e.update(ctx, h.Conv, func(rec *Record, now time.Time) (txn, error) {
+		code = ""
+		if rec.ID != h.ID {
+			return txn{}, ErrSuperseded
+		}
+		if rec.Status != StatusPending {
+			return txn{}, nil
+		}
+		if out.State != nil {
+			sealed, err := e.seal(out.State, "state", rec.ID)
+			if err != nil {
+				return txn{}, err
+			}
+			rec.State = sealed
+		}
+
+		switch {
+		case out.Failure != "":
+			return e.fail(rec, failureCode(out.Failure), now), nil
+		case out.Waiting:
+			rec.Waiting = true
+			return txn{write: true}, nil
+		}
+		var t txn
+		var err error
+		code, t, err = e.complete(rec, out.Result, show, now)
+		return t, err
+	})
+	return rec, code, err
+}
+
+// complete moves rec to completed with a fresh magic number.
+func (e *Engine) complete(rec *Record, result json.RawMessage, show bool, now time.Time) (string, txn, error) {
+	code, err := NewCode(e.rand, e.digits)
+	if err != nil {
+		return "", txn{}, err
+	}
+	if len(result) == 0 {
+		result = json.RawMessage("{}")
+	}
+	if rec.Result, err = e.seal(result, "result", rec.ID); err != nil {
+		return "", txn{}, err
+	}
+	if !show {
+		if rec.Display, err = e.seal([]byte(code), "display", rec.ID); err != nil {
+			return "", txn{}, err
+		}
+	}
+
+	rec.Status, rec.Waiting, rec.State = StatusCompleted, false, nil
+	rec.CodeMAC = e.codeMAC(rec.ID, code)
+	rec.CodeExpires = now.Add(e.codeTTL)
+
+	ev := e.newEvent(EventCompleted, rec, now)
+	ev.MagicNumber, ev.Result = code, result
+	return code, txn{
+		write:  true,
+		ops:    []Op{Schedule(flowKey(rec.Conv), rec.CodeExpires)},
+		events: []*Event{ev},
+	}, nil
+}
+
+// fail moves rec to failed with reason, wiping its secrets, and tells the
+// bot.
+func (e *Engine) fail(rec *Record, reason string, now time.Time) txn {
+	rec.Status, rec.Error, rec.Waiting = StatusFailed, reason, false
+	rec.wipe()
+	return txn{
+		write:  true,
+		ops:    []Op{Unschedule(flowKey(rec.Conv))},
+		events: []*Event{e.newEvent(EventFailed, rec, now)},
+	}
+}
+
+// wipe drops every secret a record holds.
+func (r *Record) wipe() {
+	r.State, r.Display, r.Result, r.CodeMAC = nil, nil, nil, nil
+}
+
+// failureCode keeps a provider's failure code if it is a short code, so no
+// provider text reaches the bot or the logs.
+func failureCode(s string) string {
+	if failurePattern.MatchString(s) {
+		return s
+	}
+	return "provider_error"
+}
+
+// takeDisplay returns the magic number kept for display, once: the number
+// is removed from the record as it is shown.
+func (e *Engine) takeDisplay(ctx context.Context, h Handle) (*Record, string, error) {
+	var code string
+	rec, err := e.update(ctx, h.Conv, func(rec *Record, _ time.Time) (txn, error) {
+		code = ""
+		if rec.ID != h.ID {
+			return txn{}, ErrSuperseded
+		}
+		if rec.Status != StatusCompleted || len(rec.Display) == 0 {
+			return txn{}, nil
+		}
+		b, err := e.keys.Open(rec.Display, "display:"+rec.ID)
+		if err != nil {
+			return txn{}, fmt.Errorf("opening number: %w", err)
+		}
+		code, rec.Display = string(b), nil
+		return txn{write: true}, nil
+	})
+	return rec, code, err
+}

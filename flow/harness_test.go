@@ -1,0 +1,237 @@
+package flow_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bothandoff/caddy-bothandoff/botkit"
+	"github.com/bothandoff/caddy-bothandoff/flow"
+	"github.com/bothandoff/caddy-bothandoff/flow/memstore"
+)
+
+var testSecret = []byte("0123456789abcdef0123456789abcdef-test")
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// recorder is a signal that keeps what it is given.
+type recorder struct {
+	mu     sync.Mutex
+	events []*flow.Event
+	fail   bool
+}
+
+func (r *recorder) ID() string   { return "test recorder" }
+func (r *recorder) Kind() string { return "test" }
+
+func (r *recorder) Deliver(_ context.Context, ev *flow.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail {
+		return io.ErrUnexpectedEOF
+	}
+	r.events = append(r.events, ev)
+	return nil
+}
+
+// Events returns the events delivered, in the order they were created.
+func (r *recorder) Events() []*flow.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := append([]*flow.Event(nil), r.events...)
+	slices.SortStableFunc(out, func(a, b *flow.Event) int {
+		return strings.Compare(order[a.Type], order[b.Type])
+	})
+	return out
+}
+
+// order sorts events of one flow in the order they can happen.
+var order = map[string]string{flow.EventCompleted: "1", flow.EventFailed: "2", flow.EventExpired: "3"}
+
+// env is an engine behind an httptest server, with a site behind it.
+type env struct {
+	t      *testing.T
+	clock  *clock
+	store  *memstore.Store
+	engine *flow.Engine
+	server *httptest.Server
+	signal *recorder
+	bot    *botkit.Client
+}
+
+type envOption func(*flow.Config)
+
+func newEnv(t *testing.T, opts ...envOption) *env {
+	t.Helper()
+	c := &clock{t: time.Now().Truncate(time.Second)}
+	st := memstore.New(c.Now)
+	key, err := flow.SecretKey("", testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := flow.NewVerifier(flow.VerifierConfig{Keys: []flow.LinkKey{key}, Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := flow.NewKeyring([]byte("state-key-state-key-state-key-32"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	cfg := flow.Config{
+		Verifier: v, Store: st, Keys: kr, Now: c.Now,
+		Flows: map[string]flow.FlowConfig{
+			"checkout": {Provider: &flow.Site{Path: "/checkout"}, TTL: 30 * time.Minute},
+		},
+		Signals: []flow.Signal{rec},
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e, err := flow.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := e.ServeHTTP(w, r, site); err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+		}
+	}))
+	t.Cleanup(srv.Close)
+
+	signer, _ := flow.SecretSigner("", testSecret)
+	return &env{
+		t: t, clock: c, store: st, engine: e, server: srv, signal: rec,
+		bot: &botkit.Client{URL: srv.URL + "/handoff", Signer: signer, Now: c.Now},
+	}
+}
+
+// site is the site behind the handler: /checkout shows the headers it got;
+// /checkout/done completes the flow; /checkout/fail fails it.
+func site(w http.ResponseWriter, r *http.Request) error {
+	switch r.URL.Path {
+	case "/checkout/done":
+		w.Header().Set("Handoff-Complete", `{"orderId":"42","flowSeen":"`+r.Header.Get("Handoff-Flow-Id")+`"}`)
+		_, _ = io.WriteString(w, "site body that must not reach the browser")
+	case "/checkout/fail":
+		w.Header().Set("Handoff-Complete", "failed:out_of_stock")
+	default:
+		w.Header().Set("Content-Type", "application/json")
+		hdr := map[string]string{}
+		for k, v := range r.Header {
+			if strings.HasPrefix(strings.ToLower(strings.ReplaceAll(k, "_", "-")), "handoff-") {
+				hdr[k] = strings.Join(v, ",")
+			}
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"path": r.URL.Path, "headers": hdr})
+	}
+	return nil
+}
+
+var ref = flow.Ref{
+	ChannelID: "msteams", ServiceURL: "https://smba.example.com/",
+	Conversation: flow.Conversation{ID: "conv-1"}, User: flow.Account{ID: "user-1"},
+}
+
+func (e *env) key() flow.Key { return ref.Key() }
+
+// link signs a link for the checkout flow.
+func (e *env) link(opts ...func(*flow.Link)) string {
+	e.t.Helper()
+	l := flow.Link{Flow: "checkout", Ref: ref, Audience: e.server.URL + "/handoff",
+		Now: e.clock.Now(), TTL: 10 * time.Minute, Data: map[string]any{"sku": "tea"}}
+	for _, o := range opts {
+		o(&l)
+	}
+	signer, _ := flow.SecretSigner("", testSecret)
+	tok, err := signer.SignLink(l)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tok
+}
+
+// browser is an HTTP client with its own cookies that does not follow
+// redirects.
+func (e *env) browser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
+}
+
+// open posts the continue form for a link token.
+func (e *env) open(b *http.Client, token string) *http.Response {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.server.URL+"/handoff/start",
+		strings.NewReader(url.Values{"t": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", e.server.URL)
+	resp, err := b.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return resp
+}
+
+func (e *env) get(b *http.Client, path string) (*http.Response, string) {
+	e.t.Helper()
+	resp, err := b.Get(e.server.URL + path)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(body)
+}
+
+var codePattern = regexp.MustCompile(`data-code="(\d+)"`)
+
+// finishSite walks the site flow in browser b and returns the number shown.
+func (e *env) finishSite(b *http.Client, token string) string {
+	e.t.Helper()
+	resp := e.open(b, token)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		e.t.Fatalf("start: got %d, want 303", resp.StatusCode)
+	}
+	resp, body := e.get(b, "/checkout/done")
+	if resp.StatusCode != http.StatusOK {
+		e.t.Fatalf("done: got %d, want 200: %s", resp.StatusCode, body)
+	}
+	m := codePattern.FindStringSubmatch(body)
+	if m == nil {
+		e.t.Fatalf("no number on the finish page: %s", body)
+	}
+	return m[1]
+}
+
+// work runs the engine's worker once over everything due.
+func (e *env) work() { e.engine.Work(context.Background()) }

@@ -1,0 +1,280 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// crossOrigin refuses a start form posted from another site, so a page
+// elsewhere cannot open a flow in the user's browser without the user.
+var crossOrigin = http.NewCrossOriginProtection()
+
+// serveStart handles {prefix}/start. A GET only checks the link and shows a
+// page with a button; the POST from that button starts the flow. Link
+// scanners and chat previews fetch links without pressing buttons, so they
+// cannot use up a one-shot link.
+func (e *Engine) serveStart(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		e.confirmStart(w, r)
+	case http.MethodPost:
+		e.postStart(w, r)
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		e.page(w, r, http.StatusMethodNotAllowed, "bad_request")
+	}
+}
+
+func (e *Engine) confirmStart(w http.ResponseWriter, r *http.Request) {
+	token := r.URL.Query().Get("t")
+	claims, err := e.verify.Link(token, e.audienceFor(r))
+	if err != nil {
+		e.pageErr(w, r, err)
+		return
+	}
+	fc, ok := e.flows[claims.Flow]
+	if !ok {
+		e.pageErr(w, r, fmt.Errorf("%w: %q", ErrUnknownFlow, claims.Flow))
+		return
+	}
+
+	kind := fc.Provider.Kind()
+	d := e.pageData(r, "continue."+kind)
+	d.Flow, d.FlowKind = claims.Flow, kind
+	d.Hint = d.text("continue.hint")
+	d.Form = &Form{Action: e.prefix + "/start", Token: token, Button: d.text("continue." + kind + ".button")}
+	_ = e.render(w, r, http.StatusOK, PageContinue, d)
+}
+
+func (e *Engine) postStart(w http.ResponseWriter, r *http.Request) {
+	if err := crossOrigin.Check(r); err != nil {
+		e.pageErr(w, r, fmt.Errorf("%w: %w", ErrBadRequest, err))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+	if err := r.ParseForm(); err != nil {
+		e.pageErr(w, r, fmt.Errorf("%w: reading form: %w", ErrBadRequest, err))
+		return
+	}
+
+	began := time.Now()
+	aud := e.audienceFor(r)
+	claims, err := e.verify.Link(r.PostForm.Get("t"), aud)
+	if err != nil {
+		e.pageErr(w, r, err)
+		return
+	}
+	token := browserToken(r)
+	if token == "" {
+		token = randomString(e.rand, 24)
+	}
+	rec, err := e.start(r.Context(), claims, aud, token)
+	if err != nil {
+		e.pageErr(w, r, err)
+		return
+	}
+
+	e.setBrowserCookie(w, r, token)
+	e.proceed(w, r, rec, token)
+	e.obs.Duration("start", rec.Flow, time.Since(began))
+}
+
+// proceed sends the browser on from a flow it holds: to the provider while
+// the flow is pending, to the finish page once it completed.
+func (e *Engine) proceed(w http.ResponseWriter, r *http.Request, rec *Record, token string) {
+	switch rec.Status {
+	case StatusPending:
+	case StatusCompleted:
+		http.Redirect(w, r, e.prefix+"/finish?h="+rec.Handle().String(), http.StatusSeeOther)
+		return
+	default:
+		e.pageStatus(w, r, rec)
+		return
+	}
+
+	fc := e.flows[rec.Flow]
+	if fc.Provider == nil {
+		e.pageErr(w, r, fmt.Errorf("%w: flow %q is no longer configured", ErrUnknownFlow, rec.Flow))
+		return
+	}
+	redirect, err := e.begin(r, rec, fc.Provider)
+	if err != nil {
+		e.pageErr(w, r, err)
+		return
+	}
+	if site, ok := fc.Provider.(*Site); ok {
+		e.setSiteCookie(w, r, &siteRoute{name: rec.Flow, site: site}, rec.Handle(), token,
+			rec.Deadline.Sub(e.now()))
+	}
+	http.Redirect(w, r, redirect, http.StatusSeeOther)
+}
+
+// start opens the flow a link asks for, or finds the one it opened before in
+// this browser. A link opens at most one flow; a flow from an older link
+// never replaces one from a newer link.
+func (e *Engine) start(ctx context.Context, c *LinkClaims, aud, token string) (*Record, error) {
+	fc, ok := e.flows[c.Flow]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownFlow, c.Flow)
+	}
+	if v, ok := fc.Provider.(Validator); ok {
+		if err := v.ValidateData(c.Data); err != nil {
+			return nil, fmt.Errorf("%w: data: %w", ErrBadToken, err)
+		}
+	}
+
+	conv := e.convID(aud, c.Ref.Key())
+	linkKey := e.linkKey(aud, c.ID)
+	for range maxRaces {
+		rec, err := e.resume(ctx, linkKey, conv, token)
+		if rec != nil || err != nil {
+			return rec, err
+		}
+		rec, err = e.open(ctx, c, fc, conv, linkKey, token)
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		return rec, err
+	}
+	return nil, fmt.Errorf("starting flow: %w", ErrConflict)
+}
+
+// resume returns the flow a used link opened, if this browser holds it.
+// It returns nil and no error for a link not used yet.
+func (e *Engine) resume(ctx context.Context, linkKey, conv, token string) (*Record, error) {
+	ent, err := e.store.Get(ctx, linkKey)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading link: %w", err)
+	}
+
+	h, err := ParseHandle(string(ent.Value))
+	if err != nil || h.Conv != conv {
+		return nil, ErrLinkUsed
+	}
+	rec, err := e.load(ctx, h)
+	if errors.Is(err, ErrSuperseded) || errors.Is(err, ErrNoFlow) {
+		return nil, ErrLinkUsed
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !e.bound(rec, token) {
+		return nil, ErrLinkUsed
+	}
+	return rec, nil
+}
+
+// open creates the flow record for a new link, replacing an older flow of
+// the same conversation and user, and marks the link used, atomically.
+func (e *Engine) open(ctx context.Context, c *LinkClaims, fc FlowConfig, conv, linkKey, token string) (*Record, error) {
+	fkey := flowKey(conv)
+	old, err := e.store.Get(ctx, fkey)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("reading flow: %w", err)
+	}
+	var prev *Record
+	if err == nil {
+		if prev, err = unmarshalRecord(old.Value); err != nil {
+			return nil, err
+		}
+		if !prev.Status.Final() && prev.LinkIssued.After(c.IssuedAt.Time) {
+			return nil, ErrSuperseded
+		}
+	}
+
+	now := e.now()
+	rec := &Record{
+		ID: randomString(e.rand, 16), Conv: conv, Flow: c.Flow, Kind: fc.Provider.Kind(),
+		Status: StatusPending, Ref: c.Ref, Data: c.Data,
+		LinkIssued: c.IssuedAt.Time, Browser: e.browserMAC(token),
+		Created: now, Updated: now, Deadline: now.Add(fc.TTL),
+	}
+	val, err := rec.marshal()
+	if err != nil {
+		return nil, err
+	}
+
+	linkTTL := max(c.ExpiresAt.Add(clockSkew).Sub(now), time.Minute)
+	put := Create(fkey, val, e.recordTTL(rec, now))
+	if prev != nil {
+		put = Update(fkey, old.Rev, val, e.recordTTL(rec, now))
+	}
+	err = e.store.Apply(ctx,
+		Create(linkKey, []byte(rec.Handle().String()), linkTTL),
+		put,
+		Schedule(fkey, rec.Deadline))
+	if err != nil {
+		return nil, fmt.Errorf("opening flow: %w", err)
+	}
+
+	if prev != nil && !prev.Status.Final() {
+		prev.Status = StatusSuperseded
+		e.transitioned(prev, StatusPending)
+	}
+	e.transitioned(rec, "")
+	return rec, nil
+}
+
+// begin asks the provider where the browser goes, keeping the state it
+// returns sealed in the record.
+func (e *Engine) begin(r *http.Request, rec *Record, p Provider) (string, error) {
+	f, err := e.view(rec, r)
+	if err != nil {
+		return "", err
+	}
+	f.Origin = e.publicOrigin(r)
+
+	began := time.Now()
+	step, err := p.Begin(r.Context(), f)
+	e.obs.Duration("provider", rec.Flow, time.Since(began))
+	if err != nil {
+		return "", fmt.Errorf("beginning %s flow: %w", rec.Kind, err)
+	}
+	if step.State == nil {
+		return step.Redirect, nil
+	}
+
+	sealed, err := e.seal(step.State, "state", rec.ID)
+	if err != nil {
+		return "", err
+	}
+	_, err = e.update(r.Context(), rec.Conv, func(cur *Record, _ time.Time) (txn, error) {
+		if cur.ID != rec.ID {
+			return txn{}, ErrSuperseded
+		}
+		if cur.Status != StatusPending {
+			return txn{}, ErrFinished
+		}
+		cur.State = sealed
+		return txn{write: true}, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return step.Redirect, nil
+}
+
+// load returns the record h names; ErrSuperseded if a newer flow replaced it.
+func (e *Engine) load(ctx context.Context, h Handle) (*Record, error) {
+	ent, err := e.store.Get(ctx, flowKey(h.Conv))
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrNoFlow
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading flow: %w", err)
+	}
+	rec, err := unmarshalRecord(ent.Value)
+	if err != nil {
+		return nil, err
+	}
+	if rec.ID != h.ID {
+		return nil, ErrSuperseded
+	}
+	return rec, nil
+}

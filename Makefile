@@ -5,7 +5,7 @@ GO       ?= go
 BIN      := bin
 CADDY    := $(BIN)/caddy
 # The same flags xcaddy uses, so both builds share the build cache.
-BUILD    := $(GO) build -trimpath -ldflags "-w -s"
+BUILD    := $(GO) build -trimpath -ldflags "-w -s" -tags nobadger,nomysql,nopgx
 
 .PHONY: all build setup demo test unit integration vet fuzz bench clean
 

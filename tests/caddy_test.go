@@ -21,6 +21,10 @@ import (
 // caddyBin is the Caddy built for this test run.
 var caddyBin string
 
+// buildFlags are the flags xcaddy builds with, so that the builds of the
+// tests, the Makefile and xcaddy share the build cache.
+var buildFlags = []string{"-trimpath", "-ldflags", "-w -s", "-tags", "nobadger,nomysql,nopgx", "./cmd/caddy"}
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "handoff-tests-")
 	if err != nil {
@@ -28,7 +32,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	caddyBin = filepath.Join(dir, "caddy")
-	build := exec.Command("go", "build", "-o", caddyBin, "./cmd/caddy")
+	build := exec.Command("go", append([]string{"build", "-o", caddyBin}, buildFlags...)...)
 	build.Dir = ".."
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
@@ -53,6 +57,8 @@ type Caddy struct {
 	cmd     *exec.Cmd
 	logs    *syncBuffer
 	allLogs *syncBuffer
+	// raw means the config is a whole Caddyfile, written as given.
+	raw bool
 }
 
 // freePort returns a TCP port free on loopback right now.
@@ -80,8 +86,27 @@ func startCaddy(t *testing.T, site func(port int) string, env ...string) *Caddy 
 	return c
 }
 
+// startCaddyRaw runs Caddy on a whole Caddyfile, which config returns for the
+// process's ports and data directory.
+func startCaddyRaw(t *testing.T, config func(c *Caddy) string, env ...string) *Caddy {
+	t.Helper()
+	c := &Caddy{t: t, Dir: t.TempDir(), Port: freePort(t), Admin: freePort(t), env: env,
+		allLogs: &syncBuffer{}, raw: true}
+	c.URL = fmt.Sprintf("http://127.0.0.1:%d", c.Port)
+	c.WriteConfig(config(c))
+	c.Start()
+	t.Cleanup(c.Stop)
+	return c
+}
+
 // WriteConfig writes the Caddyfile, for a start or a reload.
 func (c *Caddy) WriteConfig(site string) {
+	if c.raw {
+		if err := os.WriteFile(filepath.Join(c.Dir, "Caddyfile"), []byte(site), 0o600); err != nil {
+			c.t.Fatal(err)
+		}
+		return
+	}
 	global := fmt.Sprintf("{\n\tadmin 127.0.0.1:%d\n\tstorage file_system %s\n\tauto_https off\n\tlog {\n\t\tlevel DEBUG\n\t}\n}\n\n",
 		c.Admin, filepath.Join(c.Dir, "data"))
 	if err := os.WriteFile(filepath.Join(c.Dir, "Caddyfile"), []byte(global+site), 0o600); err != nil {

@@ -7,7 +7,7 @@ import (
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
-	_ "github.com/bothandoff/caddy-bothandoff/caddymodule"
+	_ "github.com/bothandoff/caddy-bothandoff"
 )
 
 func main() {

@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"strings"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -50,7 +52,7 @@ var repeatable = map[string]bool{
 //			title TEXT
 //			bot_name TEXT
 //			logo URL
-//			color #RRGGBB
+//			color RRGGBB
 //			template continue|finish|message FILE
 //		}
 //		site NAME { ... }
@@ -107,12 +109,12 @@ func (h *Handler) subdirectives() map[string]func(*caddyfile.Dispenser) error {
 		"oauth":               h.parseFlow("oauth"),
 		"payment":             h.parsePayment,
 		"signal":              h.parseSignal,
-		"log_ids":             flag(&h.LogIDs),
-		"insecure_test_clock": flag(&h.InsecureTestClock),
+		"log_ids":             boolFlag(&h.LogIDs),
+		"insecure_test_clock": boolFlag(&h.InsecureTestClock),
 	}
 }
 
-func flag(dst *bool) func(*caddyfile.Dispenser) error {
+func boolFlag(dst *bool) func(*caddyfile.Dispenser) error {
 	return func(d *caddyfile.Dispenser) error {
 		if d.NextArg() {
 			return d.ArgErr()
@@ -217,7 +219,12 @@ func (h *Handler) parsePages(d *caddyfile.Dispenser) error {
 		case "logo":
 			err = oneArg(d, &p.Logo)
 		case "color":
+			// "#" starts a comment in a Caddyfile, so the colour may be
+			// written without it: color c50f1f.
 			err = oneArg(d, &p.Color)
+			if err == nil && !strings.HasPrefix(p.Color, "#") {
+				p.Color = "#" + p.Color
+			}
 		case "template":
 			var page, file string
 			if !d.AllArgs(&page, &file) {

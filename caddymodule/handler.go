@@ -158,6 +158,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("configuring handoff engine: %w", err)
 	}
+	registerOutbox(ctx, h.engine, h.namespace())
 
 	run, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel

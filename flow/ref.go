@@ -3,6 +3,8 @@ package flow
 import (
 	"fmt"
 	"net/url"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -89,6 +91,9 @@ func checkID(name, val string) error {
 		return fmt.Errorf("%w: %s is too long", ErrBadRequest, name)
 	case !utf8.ValidString(val):
 		return fmt.Errorf("%w: %s is not UTF-8", ErrBadRequest, name)
+	case strings.ContainsFunc(val, unicode.IsControl):
+		// IDs travel in headers to the site; a line break would split one.
+		return fmt.Errorf("%w: %s holds control characters", ErrBadRequest, name)
 	}
 	return nil
 }

@@ -1,0 +1,159 @@
+package tests
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bothandoff/caddy-bothandoff/flow"
+)
+
+// TestMetricsLogsAndHealth walks a flow and checks what an operator sees:
+// the metrics on Caddy's admin endpoint, one log line per transition without
+// personal IDs or secrets, and the health endpoint.
+func TestMetricsLogsAndHealth(t *testing.T) {
+	s := newSiteEnv(t, "storage")
+	alice, ctx := refFor("alice"), context.Background()
+	link, _ := s.bot.Link("checkout", alice, nil, 10*time.Minute)
+	code := s.finish(t, newBrowser(t), link)
+	if _, err := s.bot.Verify(ctx, alice.Key(), "000000"+code[:0]); err == nil && code != "000000" {
+		t.Fatal("wrong number accepted")
+	}
+	if _, err := s.bot.Verify(ctx, alice.Key(), code); err != nil {
+		t.Fatal(err)
+	}
+	s.hooks.waitEvents(t, 1)
+
+	metrics := scrape(t, s.caddy)
+	for _, want := range []string{
+		`caddy_bot_handoff_flows_total{flow="checkout",kind="site",status="pending"} 1`,
+		`caddy_bot_handoff_flows_total{flow="checkout",kind="site",status="completed"} 1`,
+		`caddy_bot_handoff_flows_total{flow="checkout",kind="site",status="verified"} 1`,
+		`caddy_bot_handoff_verify_attempts_total{flow="checkout",outcome="invalid_code"} 1`,
+		`caddy_bot_handoff_verify_attempts_total{flow="checkout",outcome="verified"} 1`,
+		`caddy_bot_handoff_deliveries_total{outcome="delivered",signal="webhook"} 1`,
+		`caddy_bot_handoff_step_duration_seconds_count{flow="checkout",step="start"} 1`,
+		`caddy_bot_handoff_outbox_pending{handler=`,
+		`caddy_bot_handoff_store_up{handler=`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(metrics, "alice") || strings.Contains(metrics, code) {
+		t.Error("metrics carry a user ID or a number")
+	}
+
+	logs := s.caddy.Logs()
+	for _, status := range []string{"pending", "completed", "verified"} {
+		line := regexp.MustCompile(`"msg":"flow ` + status + `"[^\n]*"flow_id":"[^"]+"[^\n]*"flow":"checkout"[^\n]*"channel":"msteams"`)
+		if !line.MatchString(logs) {
+			t.Errorf("no log line for the %s transition", status)
+		}
+	}
+	assertNoSecrets(t, logs, code, link, linkSecret, webhookSecret)
+	// The handler's own lines carry no personal IDs unless log_ids is on.
+	// (Caddy's reverse_proxy, at DEBUG level, logs the headers it sends
+	// upstream, which include the site flow's Handoff-* headers.)
+	assertNoSecrets(t, ownLines(logs), "29:alice", "group-chat")
+
+	resp, err := http.Get(s.base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h flow.Health
+	_ = json.NewDecoder(resp.Body).Decode(&h)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || h.Status != "ok" || h.Outbox.Pending != 0 {
+		t.Errorf("health = %d %+v", resp.StatusCode, h)
+	}
+}
+
+// TestLogIDs checks that log_ids adds the user and conversation to logs.
+func TestLogIDs(t *testing.T) {
+	up := testSite(t)
+	c := startCaddy(t, func(port int) string {
+		return fmt.Sprintf(`http://127.0.0.1:%d {
+	bot_handoff {
+		link_key secret {env.HANDOFF_LINK_SECRET}
+		store memory
+		log_ids
+		site checkout {
+			to /checkout
+		}
+	}
+	reverse_proxy %s
+}
+`, port, strings.TrimPrefix(up.URL, "http://"))
+	}, botEnv...)
+	b := bot(t, c.URL+"/handoff")
+	link, _ := b.Link("checkout", refFor("alice"), nil, 10*time.Minute)
+	if resp, _ := newBrowser(t).open(link); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("start: %d", resp.StatusCode)
+	}
+	if !strings.Contains(c.Logs(), `"user":"29:alice"`) {
+		t.Error("log_ids on, but no user ID in the logs")
+	}
+}
+
+// TestOutboxOutageThenRecovery stops the bot's webhook: the delivery waits
+// in the outbox, shows in the health answer, and lands once the bot is back.
+func TestOutboxOutageThenRecovery(t *testing.T) {
+	s := newSiteEnv(t, "storage")
+	s.hooks.setFail(true)
+	link, _ := s.bot.Link("checkout", refFor("alice"), nil, 10*time.Minute)
+	s.finish(t, newBrowser(t), link)
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(s.base + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(body), `"pending":1`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox never showed the delivery: %s", body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	s.hooks.setFail(false)
+	advanceClock(t, s.base, 0, time.Minute) // past the backoff, without waiting for it
+	evs := s.hooks.waitEvents(t, 1)
+	if evs[0].Type != flow.EventCompleted {
+		t.Errorf("event = %+v", evs[0])
+	}
+}
+
+// ownLines returns the log lines of the bot_handoff handler.
+func ownLines(logs string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, `"logger":"http.handlers.bot_handoff"`) {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
+}
+
+// scrape reads Caddy's metrics from its admin endpoint.
+func scrape(t *testing.T, c *Caddy) string {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", c.Admin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}

@@ -7,7 +7,7 @@ CADDY    := $(BIN)/caddy
 # The same flags xcaddy uses, so both builds share the build cache.
 BUILD    := $(GO) build -trimpath -ldflags "-w -s" -tags nobadger,nomysql,nopgx
 
-.PHONY: all build setup demo test unit integration vet fuzz bench clean
+.PHONY: all build setup demo test unit integration vet fuzz fuzz-short bench clean
 
 all: build
 
@@ -26,6 +26,7 @@ demo: build
 # Caddy, browser tests in Chromium, the cluster store against redis-server.
 test: setup vet
 	$(GO) test -count=1 -timeout 15m ./...
+	FUZZTIME=3s ./scripts/fuzz.sh
 
 unit: vet
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /tests)
@@ -36,6 +37,10 @@ integration: setup
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
+
+# Runs every fuzz target for FUZZTIME each (default 60s).
+fuzz:
+	./scripts/fuzz.sh
 
 clean:
 	rm -rf $(BIN) .demo

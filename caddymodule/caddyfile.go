@@ -60,6 +60,11 @@ var repeatable = map[string]bool{
 //		payment NAME PROVIDER { ... }
 //		signal webhook URL { ... }
 //		signal bot_state { ... }
+//		rate_limit {
+//			start_per_ip N/DURATION|off
+//			start_per_flow N/DURATION|off
+//			verify_per_ip N/DURATION|off
+//		}
 //		max_delivery_age DURATION
 //		retention DURATION
 //		log_ids

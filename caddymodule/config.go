@@ -63,7 +63,13 @@ func (h *Handler) engineConfig(ctx caddy.Context) (*flow.Config, error) {
 		Logger:         slogger(ctx),
 		LogIDs:         h.LogIDs,
 		Observer:       newMetrics(ctx),
+		ClientIP:       clientIP,
 	}
+	limits, err := h.RateLimit.limits()
+	if err != nil {
+		return nil, fmt.Errorf("loading rate limits: %w", err)
+	}
+	cfg.Limits = limits
 	if h.InsecureTestClock {
 		cfg.TestClock = &flow.OffsetClock{}
 		cfg.Now = cfg.TestClock.Now

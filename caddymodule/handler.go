@@ -98,6 +98,9 @@ type Handler struct {
 	// the bot API. Default: 24h.
 	Retention caddy.Duration `json:"retention,omitempty"`
 
+	// RateLimit bounds how fast clients open links and call verify.
+	RateLimit RateLimit `json:"rate_limit,omitzero"`
+
 	// LogIDs adds user and conversation IDs to log lines. They identify
 	// people, so they are left out unless the operator needs them.
 	LogIDs bool `json:"log_ids,omitempty"`

@@ -84,6 +84,10 @@ func (c *CodeError) Error() string {
 func (c *CodeError) Unwrap() error { return ErrInvalidCode }
 
 func (e *Engine) apiVerify(w http.ResponseWriter, r *http.Request) {
+	if err := e.verifyPerIP.allow(e.clientIP(r), e.now()); err != nil {
+		e.apiErr(w, r, "", err)
+		return
+	}
 	var req verifyRequest
 	if err := decodeJSON(r.Body, &req); err != nil {
 		e.apiErr(w, r, "", err)
@@ -311,6 +315,10 @@ func (e *Engine) apiErr(w http.ResponseWriter, r *http.Request, flowName string,
 	if errors.As(err, &mb) {
 		status, code = http.StatusRequestEntityTooLarge, "too_large"
 	}
+	var rl *ErrRateLimited
+	if errors.As(err, &rl) {
+		status, code = http.StatusTooManyRequests, "rate_limited"
+	}
 	if strings.HasSuffix(r.URL.Path, "/verify") && flowName != "" {
 		e.obs.VerifyAttempt(flowName, code)
 	}
@@ -320,9 +328,7 @@ func (e *Engine) apiErr(w http.ResponseWriter, r *http.Request, flowName string,
 	if errors.As(err, &ce) {
 		extra = map[string]any{"attemptsLeft": ce.AttemptsLeft}
 	}
-	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "5")
-	}
+	setRetryAfter(w.Header(), status, err)
 	e.logErr(r.Context(), status, code, err)
 	apiError(w, status, code, publicMessage(status, err), extra)
 }

@@ -86,6 +86,13 @@ type Config struct {
 	Observer Observer
 	// TestClock, when set, lets the bot API move the clock. Tests only.
 	TestClock *OffsetClock
+
+	// Limits bounds how fast clients open links and call verify.
+	Limits Limits
+	// ClientIP returns the client's IP for rate limits. Default: the host of
+	// the request's RemoteAddr. Behind proxies, give one that honours the
+	// proxies the operator trusts.
+	ClientIP func(*http.Request) string
 }
 
 // FlowConfig is one configured flow.
@@ -123,6 +130,11 @@ type Engine struct {
 	obs       Observer
 	testClock *OffsetClock
 
+	startPerIP   *limiter
+	startPerFlow *limiter
+	verifyPerIP  *limiter
+	clientIP     func(*http.Request) string
+
 	wake chan struct{}
 }
 
@@ -133,28 +145,35 @@ func New(cfg Config) (*Engine, error) {
 	}
 
 	e := &Engine{
-		prefix:      strings.TrimSuffix(or(cfg.Prefix, DefaultPrefix), "/"),
-		audience:    cfg.Audience,
-		verify:      cfg.Verifier,
-		store:       cfg.Store,
-		keys:        cfg.Keys,
-		flows:       cfg.Flows,
-		signals:     map[string]Signal{},
-		deliver:     or(cfg.Deliver, DeliverStatus),
-		digits:      or(cfg.Digits, DefaultDigits),
-		codeTTL:     or(cfg.CodeTTL, DefaultCodeTTL),
-		maxAttempts: or(cfg.MaxAttempts, DefaultMaxAttempts),
-		retention:   or(cfg.Retention, DefaultRetention),
-		maxAge:      or(cfg.MaxDeliveryAge, DefaultMaxDeliveryAge),
-		pages:       cfg.Pages,
-		finish:      cfg.Finish,
-		now:         cfg.Now,
-		rand:        or[io.Reader](cfg.Rand, rand.Reader),
-		log:         or(cfg.Logger, slog.New(slog.DiscardHandler)),
-		logIDs:      cfg.LogIDs,
-		obs:         or[Observer](cfg.Observer, nopObserver{}),
-		testClock:   cfg.TestClock,
-		wake:        make(chan struct{}, 1),
+		prefix:       strings.TrimSuffix(or(cfg.Prefix, DefaultPrefix), "/"),
+		audience:     cfg.Audience,
+		verify:       cfg.Verifier,
+		store:        cfg.Store,
+		keys:         cfg.Keys,
+		flows:        cfg.Flows,
+		signals:      map[string]Signal{},
+		deliver:      or(cfg.Deliver, DeliverStatus),
+		digits:       or(cfg.Digits, DefaultDigits),
+		codeTTL:      or(cfg.CodeTTL, DefaultCodeTTL),
+		maxAttempts:  or(cfg.MaxAttempts, DefaultMaxAttempts),
+		retention:    or(cfg.Retention, DefaultRetention),
+		maxAge:       or(cfg.MaxDeliveryAge, DefaultMaxDeliveryAge),
+		pages:        cfg.Pages,
+		finish:       cfg.Finish,
+		now:          cfg.Now,
+		rand:         or[io.Reader](cfg.Rand, rand.Reader),
+		log:          or(cfg.Logger, slog.New(slog.DiscardHandler)),
+		logIDs:       cfg.LogIDs,
+		obs:          or[Observer](cfg.Observer, nopObserver{}),
+		testClock:    cfg.TestClock,
+		startPerIP:   newLimiter(cfg.Limits.StartPerIP, DefaultStartPerIP),
+		startPerFlow: newLimiter(cfg.Limits.StartPerFlow, DefaultStartPerFlow),
+		verifyPerIP:  newLimiter(cfg.Limits.VerifyPerIP, DefaultVerifyPerIP),
+		clientIP:     cfg.ClientIP,
+		wake:         make(chan struct{}, 1),
+	}
+	if e.clientIP == nil {
+		e.clientIP = remoteIP
 	}
 	if e.now == nil {
 		e.now = time.Now

@@ -122,10 +122,19 @@ func (e *Engine) page(w http.ResponseWriter, r *http.Request, status int, kind s
 func (e *Engine) pageErr(w http.ResponseWriter, r *http.Request, err error) {
 	status, kind := classify(err)
 	e.logErr(r.Context(), status, kind, err)
-	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "5")
-	}
+	setRetryAfter(w.Header(), status, err)
 	e.page(w, r, status, kind)
+}
+
+// setRetryAfter tells a client when to come back after a 429 or 503.
+func setRetryAfter(h http.Header, status int, err error) {
+	var rl *ErrRateLimited
+	switch {
+	case errors.As(err, &rl):
+		retryAfter(h, rl.RetryAfter)
+	case status == http.StatusServiceUnavailable:
+		h.Set("Retry-After", "5")
+	}
 }
 
 // logErr logs an error at a level by its status. Errors come from the
@@ -154,6 +163,10 @@ func classify(err error) (int, string) {
 	var mb *http.MaxBytesError
 	if errors.As(err, &mb) {
 		return http.StatusRequestEntityTooLarge, "bad_request"
+	}
+	var rl *ErrRateLimited
+	if errors.As(err, &rl) {
+		return http.StatusTooManyRequests, "busy"
 	}
 	return http.StatusInternalServerError, "error"
 }

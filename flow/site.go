@@ -42,11 +42,12 @@ func (s *Site) Begin(_ context.Context, f *Flow) (*Step, error) {
 	return &Step{Redirect: f.Origin + s.Path}, nil
 }
 
-// ValidatePath checks a task path: absolute, clean, not the root.
+// ValidatePath checks a task path: absolute, clean, not the root, and safe
+// to redirect a browser to.
 func (s *Site) ValidatePath() error {
 	if !strings.HasPrefix(s.Path, "/") || s.Path == "/" || needsClean(s.Path) ||
-		strings.ContainsAny(s.Path, "?#;, \t") {
-		return fmt.Errorf("site path %q must be an absolute path below the root", s.Path)
+		strings.ContainsAny(s.Path, "?#;,") || safeRedirect(s.Path) != nil {
+		return fmt.Errorf("site path %q must be a plain absolute path below the root", s.Path)
 	}
 	return nil
 }

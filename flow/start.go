@@ -29,6 +29,10 @@ func (e *Engine) serveStart(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Engine) confirmStart(w http.ResponseWriter, r *http.Request) {
+	if err := e.startPerIP.allow(e.clientIP(r), e.now()); err != nil {
+		e.pageErr(w, r, err)
+		return
+	}
 	token := r.URL.Query().Get("t")
 	claims, err := e.verify.Link(token, e.audienceFor(r))
 	if err != nil {
@@ -61,9 +65,17 @@ func (e *Engine) postStart(w http.ResponseWriter, r *http.Request) {
 	}
 
 	began := time.Now()
+	if err := e.startPerIP.allow(e.clientIP(r), e.now()); err != nil {
+		e.pageErr(w, r, err)
+		return
+	}
 	aud := e.audienceFor(r)
 	claims, err := e.verify.Link(r.PostForm.Get("t"), aud)
 	if err != nil {
+		e.pageErr(w, r, err)
+		return
+	}
+	if err := e.startPerFlow.allow(claims.Flow, e.now()); err != nil {
 		e.pageErr(w, r, err)
 		return
 	}
@@ -101,6 +113,9 @@ func (e *Engine) proceed(w http.ResponseWriter, r *http.Request, rec *Record, to
 		return
 	}
 	redirect, err := e.begin(r, rec, fc.Provider)
+	if err == nil {
+		err = safeRedirect(redirect)
+	}
 	if err != nil {
 		e.pageErr(w, r, err)
 		return

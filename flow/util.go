@@ -2,6 +2,7 @@ package flow
 
 import (
 	"encoding/base64"
+	"net"
 	"net/http"
 )
 
@@ -14,4 +15,13 @@ func origin(r *http.Request) string {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host
+}
+
+// remoteIP returns the host part of the request's peer address.
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

@@ -224,7 +224,8 @@ func (o *OAuthFlow) parsePreset(d *caddyfile.Dispenser) error {
 	case len(args) == 2 && args[0] == oauth.PresetEntra:
 		o.Preset, o.Tenant = args[0], args[1]
 	case len(args) == 1 && args[0] == oauth.PresetEntra:
-		return d.Err("preset entra needs a tenant: an ID, a domain, or common, organizations, consumers")
+		return d.Err("preset entra needs a tenant: an ID, a domain, " +
+			"or common, organizations, consumers")
 	case len(args) == 1 && (args[0] == oauth.PresetGoogle || args[0] == oauth.PresetGitHub):
 		o.Preset = args[0]
 	default:

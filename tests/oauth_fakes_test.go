@@ -147,7 +147,8 @@ func (p *mockIdP) token(w http.ResponseWriter, r *http.Request, next http.Handle
 	_ = r.ParseForm()
 	p.exchanges++
 	f := r.PostForm
-	if f.Get("grant_type") == "authorization_code" && p.codeRedirect[f.Get("code")] != f.Get("redirect_uri") {
+	code := f.Get("code")
+	if f.Get("grant_type") == "authorization_code" && p.codeRedirect[code] != f.Get("redirect_uri") {
 		idpJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant",
 			"error_description": "redirect_uri does not match"})
 		return
@@ -291,8 +292,9 @@ func (e *entraFake) discovery(w http.ResponseWriter, r *http.Request) {
 		"jwks_uri":                              base + "/discovery/v2.0/keys",
 		"response_types_supported":              []string{"code", "id_token", "code id_token"},
 		"id_token_signing_alg_values_supported": []string{"RS256"},
-		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "private_key_jwt", "client_secret_basic"},
-		"tenant_region_scope":                   "EU",
+		"token_endpoint_auth_methods_supported": []string{
+			"client_secret_post", "private_key_jwt", "client_secret_basic"},
+		"tenant_region_scope": "EU",
 	})
 }
 
@@ -344,7 +346,8 @@ func (e *entraFake) token(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case id != e.clientID || secret != e.secret:
 		idpJSON(w, http.StatusUnauthorized, map[string]any{"error": "invalid_client",
-			"error_description": "AADSTS7000215: Invalid client secret provided.", "error_codes": []int{7000215}})
+			"error_description": "AADSTS7000215: Invalid client secret provided.",
+			"error_codes":       []int{7000215}})
 		return
 	case f.Get("grant_type") != "authorization_code" || g == nil || g.tenant != r.PathValue("tenant"):
 		idpJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant",

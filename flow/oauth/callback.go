@@ -64,7 +64,15 @@ func (p *Provider) Return(ctx context.Context, f *flow.Flow, r *http.Request) (*
 		return nil, fmt.Errorf("%w: callback already being handled", flow.ErrNotCompleted)
 	}
 	defer p.returning.Delete(f.ID)
-	return p.redeem(p.httpContext(ctx), f, st, code)
+	return p.redeem(p.httpContext(ctx), &redemption{f: f, st: st}, code)
+}
+
+// redemption is one callback's exchange of its code.
+type redemption struct {
+	f  *flow.Flow
+	st *state
+	// m is the provider's metadata; nil for plain OAuth 2.0.
+	m *metadata
 }
 
 // refused fails the flow with the error code the provider sent back. Only a
@@ -78,37 +86,37 @@ func (p *Provider) refused(f *flow.Flow, code string) *flow.Outcome {
 }
 
 // redeem exchanges the code, checks what comes back and returns the result.
-func (p *Provider) redeem(ctx context.Context, f *flow.Flow, st *state, code string) (*flow.Outcome, error) {
-	var m *metadata
+func (p *Provider) redeem(ctx context.Context, rd *redemption, code string) (*flow.Outcome, error) {
 	ep := p.endpoint
 	if p.discovery != nil {
 		var err error
-		if m, err = p.discovery.get(ctx); err != nil {
+		if rd.m, err = p.discovery.get(ctx); err != nil {
 			return nil, err
 		}
 		// Fetched before the code is spent: if the keys cannot be had,
 		// the user can reload the callback once the provider is back.
-		if err := m.keys.ready(ctx); err != nil {
+		if err := rd.m.keys.ready(ctx); err != nil {
 			return nil, err
 		}
-		ep = m.endpoint
+		ep = rd.m.endpoint
 	}
 
-	tok, err := p.config(ep, st).Exchange(ctx, code, oauth2.VerifierOption(st.Verifier))
+	tok, err := p.config(ep, rd.st).Exchange(ctx, code, oauth2.VerifierOption(rd.st.Verifier))
 	if err != nil {
-		return p.exchangeFailed(f, err)
+		return p.exchangeFailed(rd.f, err)
 	}
 
-	res := p.newResult(tok, st)
-	if m != nil {
-		out, err := p.checkIDToken(ctx, f, m, st, tok, res)
+	res := p.newResult(tok, rd.st)
+	if rd.m != nil {
+		out, err := p.checkIDToken(ctx, rd, tok, res)
 		if out != nil || err != nil {
 			return out, err
 		}
 	}
 	if p.userURL != "" {
 		if res.User, err = p.fetchUser(ctx, tok.AccessToken); err != nil {
-			p.log.Warn("fetching user failed", slog.String("flow", f.Name), slog.String("error", err.Error()))
+			p.log.Warn("fetching user failed",
+				slog.String("flow", rd.f.Name), slog.String("error", err.Error()))
 			return &flow.Outcome{Failure: FailUser}, nil
 		}
 	}
@@ -136,7 +144,8 @@ func (p *Provider) exchangeFailed(f *flow.Flow, err error) (*flow.Outcome, error
 			code = ""
 		}
 		if status >= 500 || code == "temporarily_unavailable" || code == "server_error" {
-			return nil, fmt.Errorf("exchanging code: status %d %s: %w", status, code, flow.ErrProviderUnavailable)
+			return nil, fmt.Errorf("exchanging code: status %d %s: %w",
+				status, code, flow.ErrProviderUnavailable)
 		}
 		p.log.Warn("token endpoint refused the code", slog.String("flow", f.Name),
 			slog.Int("status", status), slog.String("error", code))
@@ -153,7 +162,10 @@ func (p *Provider) exchangeFailed(f *flow.Flow, err error) (*flow.Outcome, error
 // checkIDToken verifies the ID token (signature by the provider's keys,
 // issuer, audience, expiry, nonce, and the access token's hash where given)
 // and puts its claims in res. A token that fails a check fails the flow.
-func (p *Provider) checkIDToken(ctx context.Context, f *flow.Flow, m *metadata, st *state, tok *oauth2.Token, res *Result) (*flow.Outcome, error) {
+func (p *Provider) checkIDToken(ctx context.Context, rd *redemption, tok *oauth2.Token, res *Result) (
+	*flow.Outcome, error,
+) {
+	f, m := rd.f, rd.m
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
 		return p.badIDToken(f, errors.New("token response has no ID token"))
@@ -169,7 +181,7 @@ func (p *Provider) checkIDToken(ctx context.Context, f *flow.Flow, m *metadata, 
 	if err != nil {
 		return p.badIDToken(f, err)
 	}
-	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(st.Nonce)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(rd.st.Nonce)) != 1 {
 		return p.badIDToken(f, errors.New("nonce does not match"))
 	}
 	if m.issuer.perTenant {
@@ -198,6 +210,9 @@ func (p *Provider) badIDToken(f *flow.Flow, err error) (*flow.Outcome, error) {
 // checkTenant checks the issuer of a token from a multi-tenant Entra
 // audience: it must be the discovery document's template with the token's
 // own tid put in, so a token names the tenant that issued it.
+//
+// TODO: Microsoft also publishes an issuer per key in the key set, for
+// tenants with their own signing keys; that per-key issuer is not checked.
 func checkTenant(template string, idt *oidc.IDToken) error {
 	var c struct {
 		TenantID string `json:"tid"`

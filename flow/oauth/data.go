@@ -61,16 +61,16 @@ func (p *Provider) parseData(data json.RawMessage) (*linkData, error) {
 
 	if d.Scopes != nil {
 		if len(d.Scopes) == 0 {
-			return nil, fmt.Errorf("%w: scopes, when given, must name at least one scope", ErrLinkData)
+			return nil, fmt.Errorf("%w: scopes, when given, must name a scope", ErrLinkData)
 		}
 		for _, s := range d.Scopes {
 			if !slices.Contains(p.scopes, s) {
-				return nil, fmt.Errorf("%w: %q is not among the flow's scopes", ErrScopeNotAllowed, s)
+				return nil, fmt.Errorf("%w: %q is not a scope of the flow", ErrScopeNotAllowed, s)
 			}
 		}
 	}
 	if len(d.LoginHint) > maxLoginHint || strings.ContainsFunc(d.LoginHint, unicode.IsControl) {
-		return nil, fmt.Errorf("%w: loginHint must be at most %d characters, without control characters",
+		return nil, fmt.Errorf("%w: loginHint must be at most %d characters, none a control",
 			ErrLinkData, maxLoginHint)
 	}
 	return &d, nil

@@ -183,7 +183,8 @@ func (f *fakeIdP) token(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = r.ParseForm()
 	if status, code := f.checkTokenRequest(r); code != "" {
-		writeJSON(w, status, map[string]string{"error": code, "error_description": "refused SECRET-DESCRIPTION"})
+		writeJSON(w, status, map[string]string{"error": code,
+			"error_description": "refused SECRET-DESCRIPTION"})
 		return
 	}
 

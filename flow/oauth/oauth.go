@@ -86,6 +86,9 @@ type Config struct {
 
 	// ClientID and ClientSecret are the client's credentials at the
 	// provider.
+	//
+	// TODO: private_key_jwt and certificate credentials (which Entra
+	// recommends over secrets) are not supported; only a client secret.
 	ClientID     string
 	ClientSecret string
 	// Scopes are requested unless a link narrows them. OpenID Connect
@@ -134,6 +137,10 @@ type Provider struct {
 
 	// returning holds the flows whose callback is being handled, so that a
 	// doubled callback does not spend the code twice.
+	//
+	// TODO: this holds within one process only; instances sharing a store
+	// could still both exchange a doubled callback's code, and the second
+	// exchange would then fail the flow.
 	returning sync.Map
 }
 

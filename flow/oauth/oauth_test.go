@@ -210,7 +210,8 @@ func TestStateMismatchIsRefused(t *testing.T) {
 
 	// A provider error with a bad state does not fail the flow either.
 	q := url.Values{"state": {testHandle + ".forged"}, "error": {"access_denied"}}
-	if _, err := h.callback(&url.URL{Path: "/handoff/callback", RawQuery: q.Encode()}); !errors.Is(err, flow.ErrBadRequest) {
+	forged := &url.URL{Path: "/handoff/callback", RawQuery: q.Encode()}
+	if _, err := h.callback(forged); !errors.Is(err, flow.ErrBadRequest) {
 		t.Errorf("forged error callback: %v; want ErrBadRequest", err)
 	}
 
@@ -334,7 +335,8 @@ func TestScopesNarrowNeverWiden(t *testing.T) {
 		`{"loginHint":"a\u0000b"}`:                 ErrLinkData,
 		`[1]`:                                      ErrLinkData,
 	} {
-		if err := h.p.ValidateData(json.RawMessage(data)); !errors.Is(err, wantErr) || (wantErr == nil && err != nil) {
+		err := h.p.ValidateData(json.RawMessage(data))
+		if !errors.Is(err, wantErr) || (wantErr == nil && err != nil) {
 			t.Errorf("data %s: err = %v; want %v", data, err, wantErr)
 		}
 	}

@@ -94,7 +94,8 @@ func (p *Provider) locateEntra(cfg *Config) error {
 	}
 	tenant := cfg.Tenant
 	if tenant == "" {
-		return errors.New("preset entra needs a tenant: an ID, a domain, or common, organizations, consumers")
+		return errors.New("preset entra needs a tenant: an ID, a domain, " +
+			"or common, organizations, consumers")
 	}
 	if !tenantPattern.MatchString(tenant) {
 		return fmt.Errorf("tenant %q is not a tenant ID, a domain or a sign-in audience", tenant)
@@ -111,7 +112,8 @@ func (p *Provider) locateEntra(cfg *Config) error {
 var tenantPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]{0,253}$`)
 
 // guidPattern is an Entra tenant ID.
-var guidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+var guidPattern = regexp.MustCompile(
+	`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 // entraIssuer checks the issuer an Entra discovery document names, and
 // returns the rule for ID tokens. A tenant's document names its own issuer,
@@ -134,7 +136,8 @@ func entraIssuer(tenant, doc string) (issuerRule, error) {
 	case id == "{tenantid}" || multi || !guidPattern.MatchString(id):
 		return issuerRule{}, fmt.Errorf("discovery for tenant %q names issuer %q", tenant, doc)
 	case guidPattern.MatchString(strings.ToLower(tenant)) && !strings.EqualFold(id, tenant):
-		return issuerRule{}, fmt.Errorf("discovery for tenant %q names another tenant's issuer %q", tenant, doc)
+		return issuerRule{}, fmt.Errorf("discovery for tenant %q names another tenant's issuer %q",
+			tenant, doc)
 	}
 	return issuerRule{value: doc}, nil
 }

@@ -99,6 +99,9 @@ func (o *OAuthFlow) Provision(ctx caddy.Context) error {
 	if err := o.checkName("oauth"); err != nil {
 		return err
 	}
+	if o.Timeout < 0 {
+		return fmt.Errorf("oauth flow %q: timeout must not be negative", o.Name)
+	}
 	cfg, err := o.providerConfig()
 	if err != nil {
 		return fmt.Errorf("oauth flow %q: %w", o.Name, err)

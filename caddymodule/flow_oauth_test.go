@@ -135,6 +135,8 @@ func TestOAuthFlowProvision(t *testing.T) {
 		{FlowCommon: FlowCommon{Name: "x"}, Preset: "google", ClientID: "id", ClientSecret: "s",
 			Issuer: "https://idp.example.com"},
 		{FlowCommon: FlowCommon{Name: "Bad Name"}, Preset: "google", ClientID: "id", ClientSecret: "s"},
+		{FlowCommon: FlowCommon{Name: "x"}, Preset: "google", ClientID: "id", ClientSecret: "s",
+			Timeout: -1},
 	}
 	for i, o := range bad {
 		if err := o.Provision(ctx); err == nil {

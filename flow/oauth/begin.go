@@ -38,7 +38,9 @@ type state struct {
 func (p *Provider) Begin(ctx context.Context, f *flow.Flow) (*flow.Step, error) {
 	d, err := p.parseData(f.Data)
 	if err != nil {
-		return nil, err
+		// The engine checked the data when the flow started; only a
+		// reload that narrowed the flow's scopes since gets here.
+		return nil, fmt.Errorf("%w: %w", flow.ErrBadToken, err)
 	}
 	st, fresh, err := p.stateFor(f, d)
 	if err != nil {

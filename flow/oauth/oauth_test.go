@@ -351,6 +351,13 @@ func TestScopesNarrowNeverWiden(t *testing.T) {
 	if !slices.Equal(res.Scopes, []string{"openid", "Calendars.ReadWrite"}) {
 		t.Errorf("granted scopes = %v", res.Scopes)
 	}
+
+	// Data that no longer fits (the flow's scopes were narrowed by a
+	// reload) is a bad link, not a server error.
+	h.f.State, h.f.Data = nil, json.RawMessage(`{"scopes":["Mail.Read"]}`)
+	if _, err := h.p.Begin(context.Background(), h.f); !errors.Is(err, flow.ErrBadToken) {
+		t.Errorf("begin with stale data: %v; want ErrBadToken", err)
+	}
 }
 
 func TestDiscoveryFailureLeavesFlowPending(t *testing.T) {

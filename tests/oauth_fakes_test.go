@@ -435,6 +435,13 @@ func newGitHubFake(t *testing.T, clientID, secret string) *githubFake {
 	return g
 }
 
+// lastLogin returns the login hint of the last authorization request.
+func (g *githubFake) lastLogin() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.login
+}
+
 func (g *githubFake) authorize(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -20,7 +20,7 @@ func (e *Engine) serveReturn(w http.ResponseWriter, r *http.Request, next Next) 
 		return
 	}
 	if rec.Status != StatusPending {
-		e.showFlow(w, r, next, rec)
+		e.settledReturn(w, r, next, rec)
 		return
 	}
 
@@ -44,6 +44,19 @@ func (e *Engine) serveReturn(w http.ResponseWriter, r *http.Request, next Next) 
 	}
 	e.finishFlow(w, r, next, rec.Handle(), out)
 	e.obs.Duration("return", rec.Flow, time.Since(began))
+}
+
+// settledReturn answers a return for a flow that already left pending. A
+// payment its webhook settled before the browser came back still has its
+// number to show; a completed flow whose number was shown is a replayed
+// return (a callback URL from the history, or an attacker's copy) and is
+// refused.
+func (e *Engine) settledReturn(w http.ResponseWriter, r *http.Request, next Next, rec *Record) {
+	if rec.Status == StatusCompleted && len(rec.Display) == 0 {
+		e.pageErr(w, r, fmt.Errorf("%w: return replayed", ErrFinished))
+		return
+	}
+	e.showFlow(w, r, next, rec)
 }
 
 // returnHandle reads the flow's handle from a return: the flow parameter, or

@@ -1,6 +1,9 @@
 package flow
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Errors a caller can test with errors.Is. The HTTP layer maps them to
 // statuses and to the JSON error codes of the bot API.
@@ -42,4 +45,8 @@ var (
 	ErrBadRequest = errors.New("flow: bad request")
 	// ErrProvider means a provider (identity, payment) answered with an error.
 	ErrProvider = errors.New("flow: provider error")
+	// ErrProviderUnavailable means a provider could not be reached or
+	// answered with a server error. It is an ErrProvider; the flow stays
+	// pending, so the user can try again.
+	ErrProviderUnavailable = fmt.Errorf("%w: unavailable", ErrProvider)
 )

@@ -187,6 +187,7 @@ var errorClasses = []struct {
 	{ErrFinished, http.StatusConflict, "finished"},
 	{ErrNotCompleted, http.StatusConflict, "in_progress"},
 	{ErrBadRequest, http.StatusBadRequest, "bad_request"},
+	{ErrProviderUnavailable, http.StatusBadGateway, "unavailable"},
 	{ErrProvider, http.StatusBadGateway, "failed"},
 	{ErrStoreUnavailable, http.StatusServiceUnavailable, "unavailable"},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, "unavailable"},

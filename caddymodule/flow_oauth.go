@@ -1,0 +1,277 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/bothandoff/caddy-bothandoff/flow"
+	"github.com/bothandoff/caddy-bothandoff/flow/oauth"
+)
+
+func init() {
+	caddy.RegisterModule(OAuthFlow{})
+}
+
+// OAuthFlow signs the user in with an OAuth 2.0 or OpenID Connect provider:
+// Microsoft Entra ID, Google, GitHub, or any other. The user is sent to the
+// provider and comes back to {prefix}/callback, which must be registered at
+// the provider as a redirect URI, like https://example.com/handoff/callback.
+// The code is exchanged with PKCE; for OpenID Connect the ID token is
+// verified. The bot receives the tokens, the granted scopes and the ID
+// token's claims (for GitHub, the user) once, through the verify API.
+//
+// Give exactly one of: a preset, an issuer, or auth_url and token_url.
+type OAuthFlow struct {
+	FlowCommon
+
+	// Preset names a well-known provider: entra (with Tenant), google or
+	// github.
+	Preset string `json:"preset,omitempty"`
+	// Tenant is the Entra tenant for preset entra: the tenant ID, a
+	// verified domain like contoso.onmicrosoft.com, or a multi-tenant
+	// sign-in audience: organizations (any work or school account), common
+	// (those and personal Microsoft accounts) or consumers (personal
+	// accounts only). Multi-tenant tokens are checked to name the tenant
+	// that issued them, and the bot must decide which tenants it serves
+	// from the tid claim.
+	Tenant string `json:"tenant,omitempty"`
+	// Authority is the Microsoft identity platform's host for preset entra,
+	// for national clouds, like https://login.microsoftonline.us.
+	// Default: https://login.microsoftonline.com.
+	Authority string `json:"authority,omitempty"`
+	// GitHubURL is GitHub's web address for preset github, for GitHub
+	// Enterprise Server. Default: https://github.com.
+	GitHubURL string `json:"github_url,omitempty"`
+	// GitHubAPIURL is GitHub's REST API base for preset github.
+	// Default: https://api.github.com, or github_url followed by /api/v3
+	// when github_url is set.
+	GitHubAPIURL string `json:"github_api_url,omitempty"`
+
+	// Issuer is the issuer URL of any OpenID Connect provider, like
+	// https://idp.example.com/realms/main. Its discovery document is read
+	// on first use, so Caddy starts even while the provider is down.
+	Issuer string `json:"issuer,omitempty"`
+	// AuthURL and TokenURL are the endpoints of a plain OAuth 2.0
+	// provider. No ID token is verified for such a provider.
+	AuthURL  string `json:"auth_url,omitempty"`
+	TokenURL string `json:"token_url,omitempty"`
+	// UserinfoURL, with auth_url and token_url, is read with the access
+	// token; its JSON object goes to the bot as the result's user.
+	UserinfoURL string `json:"userinfo_url,omitempty"`
+
+	// ClientID is the client (application) ID registered at the provider.
+	// It may be {env.NAME}.
+	ClientID string `json:"client_id"`
+	// ClientSecret is the client secret registered at the provider. Use
+	// {env.NAME} or {file.PATH} to keep it out of the config.
+	ClientSecret string `json:"client_secret"`
+	// Scopes are requested at every sign-in; a link may narrow them but
+	// never widen them. OpenID Connect flows always request openid.
+	// Default: openid profile email for OpenID Connect, read:user for
+	// GitHub, none for plain OAuth 2.0.
+	Scopes []string `json:"scopes,omitempty"`
+	// AuthParams are further parameters of the authorization request, like
+	// prompt select_account, or access_type offline for a Google refresh
+	// token. Parameters the flow sets itself (state, scope, nonce, PKCE,
+	// redirect_uri, login_hint) are refused.
+	AuthParams map[string]string `json:"auth_params,omitempty"`
+	// Timeout bounds each request to the provider. Default: 10s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+
+	provider *oauth.Provider
+}
+
+// CaddyModule returns the Caddy module information.
+func (OAuthFlow) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.bot_handoff.flows.oauth",
+		New: func() caddy.Module { return new(OAuthFlow) },
+	}
+}
+
+// Provision resolves the placeholders in the settings and the secret, and
+// sets up the provider. It makes no request to the provider.
+func (o *OAuthFlow) Provision(ctx caddy.Context) error {
+	if err := o.checkName("oauth"); err != nil {
+		return err
+	}
+	if o.Timeout < 0 {
+		return fmt.Errorf("oauth flow %q: timeout must not be negative", o.Name)
+	}
+	cfg, err := o.providerConfig()
+	if err != nil {
+		return fmt.Errorf("oauth flow %q: %w", o.Name, err)
+	}
+
+	logger := ctx.Slogger()
+	cfg.Logger = logger
+	for _, u := range []string{cfg.Issuer, cfg.AuthURL, cfg.TokenURL, cfg.UserinfoURL,
+		cfg.EntraAuthority, cfg.GitHubURL, cfg.GitHubAPIURL} {
+		if oauth.IsLoopbackURL(u) {
+			logger.Warn("provider URL uses plain http on a loopback address; "+
+				"fine for a provider on this machine, never across a network",
+				"flow", o.Name, "url", u)
+		}
+	}
+
+	o.provider, err = oauth.New(*cfg)
+	if err != nil {
+		return fmt.Errorf("oauth flow %q: %w", o.Name, err)
+	}
+	return nil
+}
+
+// providerConfig returns the engine's configuration of the provider, with
+// placeholders resolved.
+func (o *OAuthFlow) providerConfig() (*oauth.Config, error) {
+	cfg := &oauth.Config{
+		Preset:     o.Preset,
+		Scopes:     o.Scopes,
+		AuthParams: o.AuthParams,
+		HTTPClient: &http.Client{Timeout: durationOr(o.Timeout, oauth.DefaultTimeout)},
+		Now:        time.Now,
+	}
+	settings := []struct {
+		dst *string
+		src string
+	}{
+		{&cfg.Tenant, o.Tenant}, {&cfg.EntraAuthority, o.Authority},
+		{&cfg.GitHubURL, o.GitHubURL}, {&cfg.GitHubAPIURL, o.GitHubAPIURL},
+		{&cfg.Issuer, o.Issuer}, {&cfg.AuthURL, o.AuthURL}, {&cfg.TokenURL, o.TokenURL},
+		{&cfg.UserinfoURL, o.UserinfoURL}, {&cfg.ClientID, o.ClientID},
+	}
+	for _, s := range settings {
+		v, err := resolveSetting(s.src)
+		if err != nil {
+			return nil, err
+		}
+		*s.dst = v
+	}
+
+	secret, err := resolveSecret(o.ClientSecret)
+	if err != nil {
+		return nil, fmt.Errorf("client secret: %w", err)
+	}
+	cfg.ClientSecret = string(secret)
+	return cfg, nil
+}
+
+// resolveSetting resolves {env.*} and {file.*} placeholders in a setting
+// that is not secret, such as a tenant or client ID. An empty setting stays
+// empty; one that resolves to nothing is an error.
+func resolveSetting(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	v, err := resolveSecret(s)
+	if err != nil {
+		return "", fmt.Errorf("setting %q: %w", s, err)
+	}
+	return string(v), nil
+}
+
+// FlowConfig implements FlowModule.
+func (o *OAuthFlow) FlowConfig() flow.FlowConfig { return o.flowConfig(o.provider) }
+
+// UnmarshalCaddyfile sets up the flow from Caddyfile tokens. Syntax:
+//
+//	oauth NAME {
+//		preset entra TENANT | preset google | preset github
+//		issuer URL
+//		auth_url URL
+//		token_url URL
+//		userinfo_url URL
+//		client_id ID
+//		client_secret SECRET
+//		scopes SCOPE...
+//		auth_params {
+//			NAME VALUE
+//		}
+//		authority URL
+//		github_url URL
+//		github_api_url URL
+//		timeout DURATION
+//		ttl DURATION
+//		enabled true|false
+//	}
+func (o *OAuthFlow) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // oauth
+	if !d.AllArgs(&o.Name) {
+		return d.ArgErr()
+	}
+	return parseBlock(d, o.commonParsers(map[string]func(*caddyfile.Dispenser) error{
+		"preset":         o.parsePreset,
+		"issuer":         func(d *caddyfile.Dispenser) error { return oneArg(d, &o.Issuer) },
+		"auth_url":       func(d *caddyfile.Dispenser) error { return oneArg(d, &o.AuthURL) },
+		"token_url":      func(d *caddyfile.Dispenser) error { return oneArg(d, &o.TokenURL) },
+		"userinfo_url":   func(d *caddyfile.Dispenser) error { return oneArg(d, &o.UserinfoURL) },
+		"client_id":      func(d *caddyfile.Dispenser) error { return oneArg(d, &o.ClientID) },
+		"client_secret":  func(d *caddyfile.Dispenser) error { return oneArg(d, &o.ClientSecret) },
+		"authority":      func(d *caddyfile.Dispenser) error { return oneArg(d, &o.Authority) },
+		"github_url":     func(d *caddyfile.Dispenser) error { return oneArg(d, &o.GitHubURL) },
+		"github_api_url": func(d *caddyfile.Dispenser) error { return oneArg(d, &o.GitHubAPIURL) },
+		"timeout":        func(d *caddyfile.Dispenser) error { return durationArg(d, &o.Timeout) },
+		"scopes":         o.parseScopes,
+		"auth_params":    o.parseAuthParams,
+	}))
+}
+
+// parsePreset reads: preset entra TENANT | preset google | preset github
+func (o *OAuthFlow) parsePreset(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	switch {
+	case len(args) == 2 && args[0] == oauth.PresetEntra:
+		o.Preset, o.Tenant = args[0], args[1]
+	case len(args) == 1 && args[0] == oauth.PresetEntra:
+		return d.Err("preset entra needs a tenant: an ID, a domain, " +
+			"or common, organizations, consumers")
+	case len(args) == 1 && (args[0] == oauth.PresetGoogle || args[0] == oauth.PresetGitHub):
+		o.Preset = args[0]
+	default:
+		return d.Err("preset takes entra TENANT, google or github")
+	}
+	return nil
+}
+
+// parseScopes reads: scopes SCOPE...
+func (o *OAuthFlow) parseScopes(d *caddyfile.Dispenser) error {
+	o.Scopes = d.RemainingArgs()
+	if len(o.Scopes) == 0 {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+// parseAuthParams reads a block of NAME VALUE lines.
+func (o *OAuthFlow) parseAuthParams(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	o.AuthParams = map[string]string{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		var value string
+		if !d.AllArgs(&value) {
+			return d.ArgErr()
+		}
+		if _, dup := o.AuthParams[name]; dup {
+			return d.Errf("auth parameter %q given twice", name)
+		}
+		o.AuthParams[name] = value
+	}
+	if len(o.AuthParams) == 0 {
+		return d.Err("auth_params needs a block of NAME VALUE lines")
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ FlowModule            = (*OAuthFlow)(nil)
+	_ caddy.Provisioner     = (*OAuthFlow)(nil)
+	_ caddyfile.Unmarshaler = (*OAuthFlow)(nil)
+)

@@ -1,0 +1,259 @@
+package oauth
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/bothandoff/caddy-bothandoff/flow"
+)
+
+// Failure codes of a flow, as the bot receives them. An error the provider
+// sends back to the callback (access_denied and the like) is passed on as
+// it is.
+const (
+	FailExchange       = "exchange_failed"
+	FailInvalidIDToken = "invalid_id_token"
+	FailUser           = "userinfo_failed"
+	FailProvider       = "provider_error"
+)
+
+// errorCodePattern is what an OAuth error code passed to the bot may be.
+var errorCodePattern = regexp.MustCompile(`^[a-z0-9_]{1,40}$`)
+
+// Return implements flow.Returner: it handles the browser's arrival at
+// {prefix}/callback. The engine has found the flow from the state's handle
+// and checked that this browser holds it.
+//
+// A state that does not match is refused and leaves the flow pending, so a
+// forged callback cannot end another's sign-in. An error from the provider
+// fails the flow with its code. A provider that cannot be reached leaves the
+// flow pending; the user may reload or open the link again.
+func (p *Provider) Return(ctx context.Context, f *flow.Flow, r *http.Request) (*flow.Outcome, error) {
+	if f.State == nil {
+		return nil, fmt.Errorf("%w: callback before the sign-in began", flow.ErrBadRequest)
+	}
+	st, err := openState(f.State)
+	if err != nil {
+		return nil, err
+	}
+	q := r.URL.Query()
+	if !st.matches(f.Handle, q.Get("state")) {
+		return nil, fmt.Errorf("%w: callback state does not match the flow", flow.ErrBadRequest)
+	}
+	if q.Has("error") {
+		return p.refused(f, q.Get("error")), nil
+	}
+	code := q.Get("code")
+	if code == "" {
+		return nil, fmt.Errorf("%w: callback without code or error", flow.ErrBadRequest)
+	}
+
+	if _, busy := p.returning.LoadOrStore(f.ID, true); busy {
+		return nil, fmt.Errorf("%w: callback already being handled", flow.ErrNotCompleted)
+	}
+	defer p.returning.Delete(f.ID)
+	return p.redeem(p.httpContext(ctx), &redemption{f: f, st: st}, code)
+}
+
+// redemption is one callback's exchange of its code.
+type redemption struct {
+	f  *flow.Flow
+	st *state
+	// m is the provider's metadata; nil for plain OAuth 2.0.
+	m *metadata
+}
+
+// refused fails the flow with the error code the provider sent back. Only a
+// short code passes; the provider's description never does.
+func (p *Provider) refused(f *flow.Flow, code string) *flow.Outcome {
+	if !errorCodePattern.MatchString(code) {
+		code = FailProvider
+	}
+	p.log.Info("provider refused sign-in", slog.String("flow", f.Name), slog.String("error", code))
+	return &flow.Outcome{Failure: code}
+}
+
+// redeem exchanges the code, checks what comes back and returns the result.
+func (p *Provider) redeem(ctx context.Context, rd *redemption, code string) (*flow.Outcome, error) {
+	ep := p.endpoint
+	if p.discovery != nil {
+		var err error
+		if rd.m, err = p.discovery.get(ctx); err != nil {
+			return nil, err
+		}
+		// Fetched before the code is spent: if the keys cannot be had,
+		// the user can reload the callback once the provider is back.
+		if err := rd.m.keys.ready(ctx); err != nil {
+			return nil, err
+		}
+		ep = rd.m.endpoint
+	}
+
+	tok, err := p.config(ep, rd.st).Exchange(ctx, code, oauth2.VerifierOption(rd.st.Verifier))
+	if err != nil {
+		return p.exchangeFailed(rd.f, err)
+	}
+
+	res := p.newResult(tok, rd.st)
+	if rd.m != nil {
+		out, err := p.checkIDToken(ctx, rd, tok, res)
+		if out != nil || err != nil {
+			return out, err
+		}
+	}
+	if p.userURL != "" {
+		if res.User, err = p.fetchUser(ctx, tok.AccessToken); err != nil {
+			p.log.Warn("fetching user failed",
+				slog.String("flow", rd.f.Name), slog.String("error", err.Error()))
+			return &flow.Outcome{Failure: FailUser}, nil
+		}
+	}
+
+	b, err := json.Marshal(res)
+	if err != nil {
+		return nil, fmt.Errorf("encoding result: %w", err)
+	}
+	return &flow.Outcome{Result: b}, nil
+}
+
+// exchangeFailed decides what a failed exchange means. The provider refusing
+// the code fails the flow; a provider that cannot be reached or fails on its
+// side leaves it pending. Only the status and the error code are logged.
+func (p *Provider) exchangeFailed(f *flow.Flow, err error) (*flow.Outcome, error) {
+	var re *oauth2.RetrieveError
+	var ue *url.Error
+	switch {
+	case errors.As(err, &re):
+		status, code := 0, re.ErrorCode
+		if re.Response != nil {
+			status = re.Response.StatusCode
+		}
+		if !errorCodePattern.MatchString(code) {
+			code = ""
+		}
+		if status >= 500 || code == "temporarily_unavailable" || code == "server_error" {
+			return nil, fmt.Errorf("exchanging code: status %d %s: %w",
+				status, code, flow.ErrProviderUnavailable)
+		}
+		p.log.Warn("token endpoint refused the code", slog.String("flow", f.Name),
+			slog.Int("status", status), slog.String("error", code))
+	case errors.As(err, &ue):
+		return nil, fmt.Errorf("exchanging code: %w: %w", flow.ErrProviderUnavailable, ue.Err)
+	default:
+		// The answer did not parse or had no access token; its text stays
+		// out of the log.
+		p.log.Warn("token endpoint answered without a usable token", slog.String("flow", f.Name))
+	}
+	return &flow.Outcome{Failure: FailExchange}, nil
+}
+
+// checkIDToken verifies the ID token (signature by the provider's keys,
+// issuer, audience, expiry, nonce, and the access token's hash where given)
+// and puts its claims in res. A token that fails a check fails the flow.
+func (p *Provider) checkIDToken(ctx context.Context, rd *redemption, tok *oauth2.Token, res *Result) (
+	*flow.Outcome, error,
+) {
+	f, m := rd.f, rd.m
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		return p.badIDToken(f, errors.New("token response has no ID token"))
+	}
+
+	ctx, note := withFailureNote(ctx)
+	idt, err := m.verifier.Verify(ctx, raw)
+	if note.err != nil {
+		// TODO: the code is spent by now, so a reload fails the flow;
+		// only a key rotation during a key endpoint outage gets here.
+		return nil, note.err
+	}
+	if err != nil {
+		return p.badIDToken(f, err)
+	}
+	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(rd.st.Nonce)) != 1 {
+		return p.badIDToken(f, errors.New("nonce does not match"))
+	}
+	if m.issuer.perTenant {
+		if err := checkTenant(m.issuer.value, idt); err != nil {
+			return p.badIDToken(f, err)
+		}
+	}
+	if idt.AccessTokenHash != "" {
+		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
+			return p.badIDToken(f, fmt.Errorf("at_hash: %w", err))
+		}
+	}
+
+	if err := idt.Claims(&res.Claims); err != nil {
+		return p.badIDToken(f, err)
+	}
+	res.IDToken = raw
+	return nil, nil
+}
+
+func (p *Provider) badIDToken(f *flow.Flow, err error) (*flow.Outcome, error) {
+	p.log.Warn("ID token refused", slog.String("flow", f.Name), slog.String("error", err.Error()))
+	return &flow.Outcome{Failure: FailInvalidIDToken}, nil
+}
+
+// checkTenant checks the issuer of a token from a multi-tenant Entra
+// audience: it must be the discovery document's template with the token's
+// own tid put in, so a token names the tenant that issued it.
+//
+// TODO: Microsoft also publishes an issuer per key in the key set, for
+// tenants with their own signing keys; that per-key issuer is not checked.
+func checkTenant(template string, idt *oidc.IDToken) error {
+	var c struct {
+		TenantID string `json:"tid"`
+	}
+	if err := idt.Claims(&c); err != nil {
+		return fmt.Errorf("reading tid: %w", err)
+	}
+	if !guidPattern.MatchString(c.TenantID) {
+		return errors.New("token has no valid tid claim")
+	}
+	if want := strings.Replace(template, "{tenantid}", c.TenantID, 1); idt.Issuer != want {
+		return fmt.Errorf("issuer %q is not that of the token's tenant, %q", idt.Issuer, want)
+	}
+	return nil
+}
+
+// newResult returns the result of a token response.
+func (p *Provider) newResult(tok *oauth2.Token, st *state) *Result {
+	res := &Result{
+		Provider:     p.name,
+		AccessToken:  tok.AccessToken,
+		RefreshToken: tok.RefreshToken,
+		TokenType:    tok.Type(),
+		Scopes:       grantedScopes(tok, st.Scopes),
+	}
+	switch {
+	case tok.ExpiresIn > 0:
+		res.ExpiresAt = p.now().Add(time.Duration(tok.ExpiresIn) * time.Second).UTC()
+	case !tok.Expiry.IsZero():
+		res.ExpiresAt = tok.Expiry.UTC()
+	}
+	return res
+}
+
+// grantedScopes returns the scopes the token response names, separated by
+// spaces (or commas, as GitHub sends them); without them the requested
+// scopes were granted (RFC 6749, section 5.1).
+func grantedScopes(tok *oauth2.Token, requested []string) []string {
+	s, _ := tok.Extra("scope").(string)
+	if s == "" {
+		return requested
+	}
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
+}

@@ -93,6 +93,7 @@ type Signal struct {
 	data     Data
 	client   *http.Client
 	tokens   *tokens
+	records  recordLocks
 	now      func() time.Time
 }
 
@@ -203,6 +204,11 @@ func (s *Signal) Deliver(ctx context.Context, ev *flow.Event) error {
 	if err != nil {
 		return fmt.Errorf("encoding event: %w", err)
 	}
+	unlock, err := s.records.lock(ctx, target)
+	if err != nil {
+		return fmt.Errorf("waiting for another delivery to the record: %w", err)
+	}
+	defer unlock()
 
 	for range maxConflicts {
 		cur, err := s.read(ctx, target)

@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -411,5 +414,53 @@ func assertClean(t *testing.T, err error, fake *stateapi.Server) {
 		if strings.Contains(msg, s) {
 			t.Errorf("error %q leaks %q", msg, s)
 		}
+	}
+}
+
+func TestConcurrentDeliveriesToANewRecord(t *testing.T) {
+	fake := startFake(t)
+	fake.SetDelay(20 * time.Millisecond)
+	s := newSignal(t, fake)
+
+	// Each round is a record never written, whose eTag "*" matches any
+	// version: only taking turns keeps the older event from undoing the
+	// newer.
+	for i := range 5 {
+		user := fmt.Sprintf("user-%d", i)
+		older, newer := event("old-"+user, flow.EventCompleted, 0), event("new-"+user, flow.EventExpired, time.Minute)
+		older.Ref.User.ID, newer.Ref.User.ID = user, user
+
+		var wg sync.WaitGroup
+		for _, ev := range []*flow.Event{newer, older} {
+			wg.Go(func() {
+				if err := s.Deliver(context.Background(), ev); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		bag := stateapi.Bag{Channel: ref.ChannelID, Conversation: ref.Conversation.ID, User: user}
+		if ev := handoff(t, fake, bag); ev.ID != newer.ID {
+			t.Errorf("round %d: %s holds %s; want %s", i, user, ev.ID, newer.ID)
+		}
+	}
+}
+
+func TestDeliveryWaitingForTheRecordGivesUp(t *testing.T) {
+	fake := startFake(t)
+	fake.SetDelay(500 * time.Millisecond)
+	s := newSignal(t, fake)
+
+	// The first delivery holds the record from before it fetches a token
+	// until the slow service answers.
+	go s.Deliver(context.Background(), event("ev-1", flow.EventCompleted, 0))
+	for fake.Stats().TokensIssued == 0 {
+		runtime.Gosched()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err := s.Deliver(ctx, event("ev-2", flow.EventExpired, time.Minute))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v; want the deadline", err)
 	}
 }

@@ -45,7 +45,7 @@ func (s *Signal) read(ctx context.Context, target string) (*BotData, error) {
 // write POSTs bd to the record at target; errStale means the record changed
 // since bd's eTag was read.
 func (s *Signal) write(ctx context.Context, target string, bd *BotData) error {
-	body, err := json.Marshal(bd)
+	body, err := encode(bd)
 	if err != nil {
 		return fmt.Errorf("encoding bot state: %w", err)
 	}

@@ -79,8 +79,8 @@ type Config struct {
 	Property string
 	// Data is the state record written to. Default: PrivateData.
 	Data Data
-	// Client makes the requests, to the token endpoint too. Default: a
-	// client with DefaultTimeout.
+	// Client makes the requests, to the token endpoint too; redirects are
+	// not followed. Default: a client with DefaultTimeout.
 	Client *http.Client
 	// Now is the clock, for Retry-After dates. Default: time.Now.
 	Now func() time.Time
@@ -116,15 +116,19 @@ func New(cfg Config) (*Signal, error) {
 			data, PrivateData, UserData, ConversationData)
 	}
 
+	// A redirect followed would turn the POST into a GET, and a write into
+	// a read that seems to succeed; a State API answers where it is asked.
+	client := *or(cfg.Client, &http.Client{Timeout: DefaultTimeout})
+	client.CheckRedirect = func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}
+
 	s := &Signal{
 		endpoint: endpoint,
 		property: or(cfg.Property, DefaultProperty),
 		data:     data,
-		client:   cfg.Client,
+		client:   &client,
 		now:      cfg.Now,
-	}
-	if s.client == nil {
-		s.client = &http.Client{Timeout: DefaultTimeout}
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
@@ -77,7 +79,7 @@ func handoff(t *testing.T, fake *stateapi.Server, bag stateapi.Bag) flow.Event {
 func TestMergeKeepsTheBotsKeys(t *testing.T) {
 	fake := startFake(t)
 	mine := `{"dialogStack":[{"id":"auth","state":{"step":2}}],"big":12345678901234567890,` +
-		`"name":"Zoë","handoff":"the bot's own placeholder"}`
+		`"name":"Zoë <b>&amp;</b> \u00e9","handoff":"the bot's own placeholder"}`
 	fake.PutRaw(private, mine)
 
 	s := newSignal(t, fake)
@@ -88,7 +90,7 @@ func TestMergeKeepsTheBotsKeys(t *testing.T) {
 	data, _ := fake.Record(private)
 	want := map[string]string{
 		"dialogStack": `[{"id":"auth","state":{"step":2}}]`, "big": "12345678901234567890",
-		"name": `"Zoë"`,
+		"name": `"Zoë <b>&amp;</b> \u00e9"`,
 	}
 	for k, v := range want {
 		if string(data[k]) != v {
@@ -462,5 +464,27 @@ func TestDeliveryWaitingForTheRecordGivesUp(t *testing.T) {
 	err := s.Deliver(ctx, event("ev-2", flow.EventExpired, time.Minute))
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("err = %v; want the deadline", err)
+	}
+}
+
+func TestRedirectIsNotFollowed(t *testing.T) {
+	fake := startFake(t)
+	// A server that answers reads, and sends writes elsewhere with a 303,
+	// which a client following it would turn into a read.
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `{"data":null,"eTag":"*"}`)
+	})
+	mux.HandleFunc("POST /", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/moved", http.StatusSeeOther)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	s := newSignal(t, fake, func(c *botstate.Config) { c.Endpoint = srv.URL })
+	err := s.Deliver(context.Background(), event("ev-1", flow.EventCompleted, 0))
+	var se *botstate.StatusError
+	if !errors.As(err, &se) || se.Code != http.StatusSeeOther {
+		t.Errorf("err = %v; want the 303 as a failure", err)
 	}
 }

@@ -29,7 +29,8 @@ type BotData struct {
 // merge returns cur with the event put under property, and whether it needs
 // writing: not if the property holds this event already (an earlier attempt
 // wrote it, though its answer was lost), nor if it holds a newer one. Every
-// other key of the data is kept byte for byte.
+// other key of the data keeps its value as the bot wrote it, numbers and
+// strings verbatim.
 func merge(cur *BotData, property string, ev *flow.Event, event []byte) (*BotData, bool, error) {
 	data := map[string]json.RawMessage{}
 	if raw := bytes.TrimSpace(cur.Data); len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
@@ -43,7 +44,7 @@ func merge(cur *BotData, property string, ev *flow.Event, event []byte) (*BotDat
 	}
 	data[property] = event
 
-	out, err := json.Marshal(data)
+	out, err := encode(data)
 	if err != nil {
 		return nil, false, fmt.Errorf("encoding bot state: %w", err)
 	}
@@ -69,4 +70,16 @@ func replaces(ev *flow.Event, there json.RawMessage) bool {
 		return true
 	}
 	return old.ID != ev.ID && !old.CreatedAt.After(ev.CreatedAt)
+}
+
+// encode returns v as compact JSON without HTML escaping, so the bot's
+// strings keep every character as written.
+func encode(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

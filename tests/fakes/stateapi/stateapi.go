@@ -344,10 +344,13 @@ func apiError(w http.ResponseWriter, status int, code string) {
 	})
 }
 
+// writeJSON answers with v, the bot's data in it as stored.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
 }
 
 func randomHex(n int) string {

@@ -62,11 +62,11 @@ func (BotStateSignal) CaddyModule() caddy.ModuleInfo {
 func (s *BotStateSignal) Provision(caddy.Context) error {
 	id, err := resolveSecret(s.AppID)
 	if err != nil {
-		return fmt.Errorf("bot state app_id: %w", err)
+		return fmt.Errorf("bot_state app_id: %w", err)
 	}
 	password, err := resolveSecret(s.AppPassword)
 	if err != nil {
-		return fmt.Errorf("bot state app_password: %w", err)
+		return fmt.Errorf("bot_state app_password: %w", err)
 	}
 	s.signal, err = botstate.New(botstate.Config{
 		Endpoint:    s.Endpoint,

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -25,21 +27,18 @@ const (
 type botStateConfig struct {
 	upstream string
 	state    *stateapi.Server
-	// hook, if set, adds a webhook signal beside the state.
+	// hook is the webhook signal's URL, beside the state.
 	hook string
 	// store is storage or memory.
 	store string
 	// deliver is status or full.
 	deliver string
+	// password is the app_password argument.
+	password string
 }
 
 func botStateCaddyfile(c botStateConfig) func(int) string {
 	return func(port int) string {
-		var hook string
-		if c.hook != "" {
-			hook = fmt.Sprintf("signal webhook %s {\n\t\t\tsecret {env.HANDOFF_WEBHOOK_SECRET}\n\t\t}",
-				c.hook)
-		}
 		return fmt.Sprintf(`http://127.0.0.1:%d {
 	bot_handoff {
 		link_key secret {env.HANDOFF_LINK_SECRET}
@@ -52,14 +51,16 @@ func botStateCaddyfile(c botStateConfig) func(int) string {
 		signal bot_state {
 			endpoint %s
 			app_id {env.MICROSOFT_APP_ID}
-			app_password {env.MICROSOFT_APP_PASSWORD}
+			app_password %s
 			token_url %s
 		}
-		%s
+		signal webhook %s {
+			secret {env.HANDOFF_WEBHOOK_SECRET}
+		}
 	}
 	reverse_proxy %s
 }
-`, port, c.store, c.deliver, c.state.URL, c.state.TokenURL, hook,
+`, port, c.store, c.deliver, c.state.URL, c.password, c.state.TokenURL, c.hook,
 			strings.TrimPrefix(c.upstream, "http://"))
 	}
 }
@@ -68,29 +69,35 @@ func botStateCaddyfile(c botStateConfig) func(int) string {
 // beside it that receives every event too.
 type botStateEnv struct {
 	*siteEnv
-	state *stateapi.Server
+	state  *stateapi.Server
+	config botStateConfig
 	// offset is how far the handler's test clock is ahead of real time.
 	offset time.Duration
 }
 
-func newBotStateEnv(t *testing.T, store, deliver string) *botStateEnv {
+func newBotStateEnv(t *testing.T, store, deliver string, opts ...func(*botStateConfig)) *botStateEnv {
 	t.Helper()
 	state := stateapi.Start(t, stateapi.Options{AppID: stateAppID, AppPassword: stateAppPassword})
 	hooks := newHookReceiver()
 	hookSrv := httptest.NewServer(hooks)
 	t.Cleanup(hookSrv.Close)
 
+	cfg := botStateConfig{
+		upstream: testSite(t).URL, state: state, hook: hookSrv.URL + "/hook",
+		store: store, deliver: deliver, password: "{env.MICROSOFT_APP_PASSWORD}",
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	env := slices.Concat(botEnv, []string{
 		"MICROSOFT_APP_ID=" + stateAppID, "MICROSOFT_APP_PASSWORD=" + stateAppPassword,
 	})
-	c := startCaddy(t, botStateCaddyfile(botStateConfig{
-		upstream: testSite(t).URL, state: state, hook: hookSrv.URL + "/hook",
-		store: store, deliver: deliver,
-	}), env...)
+	c := startCaddy(t, botStateCaddyfile(cfg), env...)
 	base := c.URL + "/handoff"
 	return &botStateEnv{
 		siteEnv: &siteEnv{caddy: c, hooks: hooks, base: base, bot: bot(t, base)},
 		state:   state,
+		config:  cfg,
 	}
 }
 
@@ -354,4 +361,35 @@ func TestBotStateDeliverFull(t *testing.T) {
 	}
 	assertNoSecrets(t, s.caddy.Logs(), slices.Concat(
 		[]string{code, stateAppPassword}, s.state.Tokens())...)
+}
+
+func TestBotStateWrongPasswordThenFixed(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "app-password")
+	if err := os.WriteFile(file, []byte("wrong-app-password-0123456789"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := newBotStateEnv(t, "storage", "status", func(c *botStateConfig) {
+		c.password = "{file." + file + "}"
+	})
+	alice := refFor("alice")
+
+	// The token endpoint refuses the password: the delivery waits.
+	link, _ := s.bot.Link("checkout", alice, nil, 10*time.Minute)
+	s.finish(t, newBrowser(t), link)
+	waitLog(t, s.caddy, `"msg":"delivery failed; will retry","signal":"bot_state"`)
+	if st := s.state.Stats(); st.TokensRefused == 0 || st.Writes != 0 {
+		t.Fatalf("stats = %+v; want refused tokens and no write", st)
+	}
+
+	// The operator fixes the password and reloads; the same signal, by
+	// endpoint and record, takes the waiting delivery over.
+	if err := os.WriteFile(file, []byte(stateAppPassword), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.caddy.Reload(botStateCaddyfile(s.config)(s.caddy.Port))
+	advanceClock(t, s.base, 0, backoffSkip) // the reloaded clock starts at real time
+	ev := waitHandoff(t, s.state, privateBag(alice), isType(flow.EventCompleted), nil)
+	assertWrittenOnce(t, s.state, ev.ID)
+	assertNoSecrets(t, s.caddy.Logs(), slices.Concat(
+		[]string{"wrong-app-password", stateAppPassword, "AADSTS"}, s.state.Tokens())...)
 }

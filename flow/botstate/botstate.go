@@ -108,11 +108,11 @@ func New(cfg Config) (*Signal, error) {
 		return nil, err
 	}
 	if cfg.AppID == "" || cfg.AppPassword == "" {
-		return nil, errors.New("bot state: an app ID and an app password are required")
+		return nil, errors.New("bot_state: an app ID and an app password are required")
 	}
 	data := or(cfg.Data, PrivateData)
 	if data != PrivateData && data != UserData && data != ConversationData {
-		return nil, fmt.Errorf("bot state: data %q must be %s, %s or %s",
+		return nil, fmt.Errorf("bot_state data %q must be %s, %s or %s",
 			data, PrivateData, UserData, ConversationData)
 	}
 
@@ -151,13 +151,13 @@ func New(cfg Config) (*Signal, error) {
 func checkURL(what, raw string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("bot state: %s %q must be an absolute URL without query", what, raw)
+		return "", fmt.Errorf("bot_state %s %q must be an absolute URL without query", what, raw)
 	}
 	switch {
 	case u.Scheme == "https":
 	case u.Scheme == "http" && isLoopback(u.Hostname()):
 	default:
-		return "", fmt.Errorf("bot state: %s %q must be https (http only to a loopback address)",
+		return "", fmt.Errorf("bot_state %s %q must be https (http only to a loopback address)",
 			what, raw)
 	}
 	return strings.TrimSuffix(raw, "/"), nil

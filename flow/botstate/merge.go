@@ -21,8 +21,14 @@ type BotData struct {
 	//
 	// So the API has no condition "only if still absent": a write to a
 	// record read as never written overwrites whatever another writer
-	// created meanwhile. This race is the API's; it is narrow (the first
-	// write to a record) and no client of the API can close it.
+	// created meanwhile. Within a process, deliveries to one record take
+	// turns (see recordLocks).
+	//
+	// TODO: instances sharing a store, or the bot itself, can still race
+	// on a record's first write, and the later write wins. Holding
+	// instances apart needs a lock in the shared store, which a
+	// flow.Signal is not given; the bot avoids it by writing its record
+	// once, early.
 	ETag string `json:"eTag"`
 }
 

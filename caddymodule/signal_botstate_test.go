@@ -107,7 +107,8 @@ func TestBotStateBesideWebhookAdapts(t *testing.T) {
 	for _, want := range []string{
 		`"signals":[{"app_id":"{env.MICROSOFT_APP_ID}","app_password":"{env.MICROSOFT_APP_PASSWORD}",` +
 			`"endpoint":"https://state.example.com","signal":"bot_state"},`,
-		`{"secret":"{env.HANDOFF_WEBHOOK_SECRET}","signal":"webhook","url":"https://bot.example.com/api/handoff"}]`,
+		`{"secret":"{env.HANDOFF_WEBHOOK_SECRET}","signal":"webhook",` +
+			`"url":"https://bot.example.com/api/handoff"}]`,
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("adapted config lacks %s:\n%s", want, out)

@@ -75,7 +75,8 @@ type botStateEnv struct {
 	offset time.Duration
 }
 
-func newBotStateEnv(t *testing.T, store, deliver string, opts ...func(*botStateConfig)) *botStateEnv {
+func newBotStateEnv(t *testing.T, store, deliver string, opts ...func(*botStateConfig),
+) *botStateEnv {
 	t.Helper()
 	state := stateapi.Start(t, stateapi.Options{AppID: stateAppID, AppPassword: stateAppPassword})
 	hooks := newHookReceiver()
@@ -356,7 +357,8 @@ func TestBotStateDeliverFull(t *testing.T) {
 	ev := waitHandoff(t, s.state, privateBag(alice), isType(flow.EventCompleted), nil)
 	var result map[string]string
 	_ = json.Unmarshal(ev.Result, &result)
-	if ev.MagicNumber != code || result["orderId"] != "order-7" || !strings.Contains(result["data"], "o-9") {
+	if ev.MagicNumber != code || result["orderId"] != "order-7" ||
+		!strings.Contains(result["data"], "o-9") {
 		t.Errorf("event = %+v; want number %s and the site's result", ev, code)
 	}
 	assertNoSecrets(t, s.caddy.Logs(), slices.Concat(

@@ -67,12 +67,12 @@ func (s *Signal) write(ctx context.Context, target string, bd *BotData) error {
 
 // do sends one request with the bot's bearer token. A 401 answer drops the
 // token, so the next request fetches a new one.
-func (s *Signal) do(ctx context.Context, method, target string, body []byte) (*http.Response, error) {
+func (s *Signal) do(ctx context.Context, method, u string, body []byte) (*http.Response, error) {
 	tok, src, err := s.tokens.get()
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("creating request: %w", bare(err))
 	}

@@ -35,13 +35,16 @@ var ref = flow.Ref{
 }
 
 // private is the record of ref's private data.
-var private = stateapi.Bag{Channel: ref.ChannelID, Conversation: ref.Conversation.ID, User: ref.User.ID}
+var private = stateapi.Bag{
+	Channel: ref.ChannelID, Conversation: ref.Conversation.ID, User: ref.User.ID,
+}
 
 func startFake(t *testing.T) *stateapi.Server {
 	return stateapi.Start(t, stateapi.Options{AppID: appID, AppPassword: appPassword})
 }
 
-func newSignal(t *testing.T, fake *stateapi.Server, opts ...func(*botstate.Config)) *botstate.Signal {
+func newSignal(t *testing.T, fake *stateapi.Server, opts ...func(*botstate.Config),
+) *botstate.Signal {
 	t.Helper()
 	cfg := botstate.Config{
 		Endpoint: fake.URL, TokenURL: fake.TokenURL, AppID: appID, AppPassword: appPassword,
@@ -232,7 +235,8 @@ func TestFailuresTheOutboxRetries(t *testing.T) {
 		wantAfter  time.Duration
 	}{
 		{"503 with seconds", http.StatusServiceUnavailable, "7", 7 * time.Second},
-		{"429 with a date", http.StatusTooManyRequests, epoch.Add(time.Minute).Format(http.TimeFormat), time.Minute},
+		{"429 with a date", http.StatusTooManyRequests,
+			epoch.Add(time.Minute).Format(http.TimeFormat), time.Minute},
 		{"503 bare", http.StatusServiceUnavailable, "", 0},
 		{"500", http.StatusInternalServerError, "", 0},
 		{"502", http.StatusBadGateway, "", 0},
@@ -429,7 +433,8 @@ func TestConcurrentDeliveriesToANewRecord(t *testing.T) {
 	// newer.
 	for i := range 5 {
 		user := fmt.Sprintf("user-%d", i)
-		older, newer := event("old-"+user, flow.EventCompleted, 0), event("new-"+user, flow.EventExpired, time.Minute)
+		older := event("old-"+user, flow.EventCompleted, 0)
+		newer := event("new-"+user, flow.EventExpired, time.Minute)
 		older.Ref.User.ID, newer.Ref.User.ID = user, user
 
 		var wg sync.WaitGroup

@@ -149,9 +149,11 @@ func New(cfg Config) (*Signal, error) {
 // https, or http only to this machine, so that no secret crosses a network
 // in the clear. It returns the URL without a trailing slash.
 func checkURL(what, raw string) (string, error) {
+	// The endpoint names the signal in logs and stored deliveries, so it
+	// may carry no credentials.
 	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("bot_state %s %q must be an absolute URL without query", what, raw)
+	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("bot_state %s must be an absolute URL without user or query", what)
 	}
 	switch {
 	case u.Scheme == "https":

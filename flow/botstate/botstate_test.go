@@ -391,6 +391,7 @@ func TestNew(t *testing.T) {
 		func(c *botstate.Config) { c.Endpoint = "http://state.example.com" },
 		func(c *botstate.Config) { c.Endpoint = "state.example.com" },
 		func(c *botstate.Config) { c.Endpoint = "https://state.example.com/?x=1" },
+		func(c *botstate.Config) { c.Endpoint = "https://bot:secret@state.example.com" },
 		func(c *botstate.Config) { c.TokenURL = "http://login.example.com/token" },
 		func(c *botstate.Config) { c.AppPassword = "" },
 		func(c *botstate.Config) { c.Data = "everyone" },

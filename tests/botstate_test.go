@@ -321,7 +321,7 @@ func TestBotStatePendingDeliveryLandsAfterRestart(t *testing.T) {
 	}
 	s.state.Recover()
 	s.caddy.Start()
-	advanceClock(t, s.base, 0, backoffSkip) // the restarted clock starts at real time
+	advanceClock(t, s.base, 0, leaseSkip) // the restarted clock starts at real time
 
 	ev := waitHandoff(t, s.state, privateBag(alice), isType(flow.EventCompleted), nil)
 	if hooks := s.hooks.waitEvents(t, 1); hooks[0].ID != ev.ID {
@@ -330,8 +330,10 @@ func TestBotStatePendingDeliveryLandsAfterRestart(t *testing.T) {
 	assertWrittenOnce(t, s.state, ev.ID)
 }
 
-// backoffSkip moves a test clock past the outbox's first retry delays.
-const backoffSkip = 10 * time.Second
+// leaseSkip moves a test clock past the outbox's first retry delays, and
+// past the lease of a claim (1m): a delivery whose retry was not stored
+// before Caddy stopped comes back when its lease ends.
+const leaseSkip = 2 * time.Minute
 
 // waitLog waits until the handler logged a line containing mark.
 func waitLog(t *testing.T, c *Caddy, mark string) {
@@ -389,7 +391,7 @@ func TestBotStateWrongPasswordThenFixed(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.caddy.Reload(botStateCaddyfile(s.config)(s.caddy.Port))
-	advanceClock(t, s.base, 0, backoffSkip) // the reloaded clock starts at real time
+	advanceClock(t, s.base, 0, leaseSkip) // the reloaded clock starts at real time
 	ev := waitHandoff(t, s.state, privateBag(alice), isType(flow.EventCompleted), nil)
 	assertWrittenOnce(t, s.state, ev.ID)
 	assertNoSecrets(t, s.caddy.Logs(), slices.Concat(

@@ -96,25 +96,10 @@ func (s *Signal) Deliver(ctx context.Context, ev *flow.Event) error {
 		return nil
 	}
 	err = fmt.Errorf("webhook answered %d", resp.StatusCode)
-	if after, ok := retryAfter(resp); ok {
+	if after, ok := flow.ParseRetryAfter(resp.Header.Get("Retry-After"), s.now()); ok {
 		return &flow.RetryAfterError{After: after, Err: err}
 	}
 	return err
-}
-
-// retryAfter reads a Retry-After header in seconds or as an HTTP date.
-func retryAfter(resp *http.Response) (time.Duration, bool) {
-	v := resp.Header.Get("Retry-After")
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
-		return time.Duration(secs) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0), true
-	}
-	return 0, false
 }
 
 // Sign returns the signature header value for body at time t.

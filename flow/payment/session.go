@@ -1,0 +1,189 @@
+package payment
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/stripe/stripe-go/v82"
+
+	"github.com/bothandoff/caddy-bothandoff/flow"
+)
+
+// Metadata keys on the Checkout Session and its payment intent.
+const (
+	metaHandle = "handoff_handle"
+	metaFlow   = "handoff_flow"
+	metaFlowID = "handoff_flow_id"
+	metaOrder  = "order_id"
+)
+
+// Bounds of a Checkout Session's life, as Stripe sets them, and how it is
+// fitted into its flow's.
+const (
+	minSessionLife = 30 * time.Minute
+	maxSessionLife = 24 * time.Hour
+	// sessionMargin ends a session this long before its flow, so that the
+	// last payment's webhook still finds the flow pending.
+	sessionMargin = 2 * time.Minute
+	// sessionGrid rounds a session's end when it cannot follow the flow's
+	// deadline, so that two clicks close in time ask for the same session.
+	sessionGrid = 10 * time.Minute
+)
+
+// state is what the provider keeps, sealed, in the flow record.
+type state struct {
+	// Session is the ID of the flow's current Checkout Session.
+	Session string `json:"session"`
+	// Attempt counts the sessions made before this one. It is part of the
+	// idempotency key, so that a session replacing an expired one is new.
+	Attempt int `json:"attempt"`
+}
+
+func readState(b []byte) (state, error) {
+	var st state
+	if len(b) == 0 {
+		return st, nil
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("decoding payment state: %w", err)
+	}
+	return st, nil
+}
+
+// Begin implements flow.Provider. The browser goes to the flow's Checkout
+// Session, made now if the flow has none yet or its last one expired. A
+// browser that opens the link again comes back to the open session, or, if
+// the session is complete, to the return, which settles the flow.
+func (s *Stripe) Begin(ctx context.Context, f *flow.Flow) (*flow.Step, error) {
+	d, err := ParseData(f.Data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", flow.ErrBadRequest, err)
+	}
+	st, err := readState(f.State)
+	if err != nil {
+		return nil, err
+	}
+
+	if st.Session != "" {
+		sess, err := s.retrieve(ctx, st.Session)
+		if err != nil {
+			return nil, err
+		}
+		switch sess.Status {
+		case stripe.CheckoutSessionStatusOpen:
+			return s.toCheckout(sess, nil)
+		case stripe.CheckoutSessionStatusComplete:
+			return &flow.Step{Redirect: returnURL(f, url.QueryEscape(sess.ID))}, nil
+		}
+		st.Attempt++
+	}
+
+	sess, err := s.client.V1CheckoutSessions.Create(ctx, s.sessionParams(f, d, st.Attempt))
+	if err != nil {
+		return nil, stripeError("creating checkout session", err)
+	}
+	st.Session = sess.ID
+	b, err := json.Marshal(st)
+	if err != nil {
+		return nil, fmt.Errorf("encoding payment state: %w", err)
+	}
+	s.log.Debug("checkout session created", "flow", f.Name, "flow_id", f.ID, "attempt", st.Attempt)
+	return s.toCheckout(sess, b)
+}
+
+// toCheckout sends the browser to the session's page on Stripe.
+func (s *Stripe) toCheckout(sess *stripe.CheckoutSession, st []byte) (*flow.Step, error) {
+	u, err := url.Parse(sess.URL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("%w: checkout session has no usable URL", flow.ErrProvider)
+	}
+	return &flow.Step{Redirect: sess.URL, State: st}, nil
+}
+
+// sessionParams returns the parameters of the flow's Checkout Session
+// number attempt. They follow from the flow alone, so that a repeated
+// request under the same idempotency key asks for the same thing, as
+// Stripe requires; only a flow begun too late for its deadline gets an end
+// rounded from now.
+func (s *Stripe) sessionParams(f *flow.Flow, d *Data, attempt int) *stripe.CheckoutSessionCreateParams {
+	meta := map[string]string{
+		metaHandle: f.Handle, metaFlow: f.Name, metaFlowID: f.ID, metaOrder: d.OrderID,
+	}
+	p := &stripe.CheckoutSessionCreateParams{
+		Mode: stripe.String(string(stripe.CheckoutSessionModePayment)),
+		LineItems: []*stripe.CheckoutSessionCreateLineItemParams{{
+			Quantity: stripe.Int64(1),
+			PriceData: &stripe.CheckoutSessionCreateLineItemPriceDataParams{
+				Currency:   stripe.String(d.Currency),
+				UnitAmount: stripe.Int64(d.Amount),
+				ProductData: &stripe.CheckoutSessionCreateLineItemPriceDataProductDataParams{
+					Name: stripe.String(d.Description),
+				},
+			},
+		}},
+		// Adaptive pricing would let the customer pay in another
+		// currency than the one the bot signed.
+		AdaptivePricing:   &stripe.CheckoutSessionCreateAdaptivePricingParams{Enabled: stripe.Bool(false)},
+		ClientReferenceID: stripe.String(f.ID),
+		Metadata:          meta,
+		PaymentIntentData: &stripe.CheckoutSessionCreatePaymentIntentDataParams{
+			Description: stripe.String(d.Description),
+			Metadata:    meta,
+		},
+		SuccessURL: stripe.String(returnURL(f, "{CHECKOUT_SESSION_ID}")),
+		CancelURL:  stripe.String(f.URL("/return?flow=" + url.QueryEscape(f.Handle) + "&cancel=1")),
+		ExpiresAt:  stripe.Int64(sessionEnd(f.Deadline, s.now()).Unix()),
+	}
+	p.SetIdempotencyKey(idempotencyKey(f.ID, attempt))
+	return p
+}
+
+// returnURL is where the browser comes back to with session, which is
+// either an escaped session ID or Stripe's template for it.
+func returnURL(f *flow.Flow, session string) string {
+	return f.URL("/return?flow=" + url.QueryEscape(f.Handle) + "&session_id=" + session)
+}
+
+// idempotencyKey names the creation of the flow's session number attempt,
+// so that a second click cannot make a second session.
+func idempotencyKey(flowID string, attempt int) string {
+	return "handoff-checkout-" + flowID + "-" + strconv.Itoa(attempt)
+}
+
+// sessionEnd returns when a session made at now for a flow that expires at
+// deadline ends: shortly before the flow, within the 30 minutes to 24 hours
+// Stripe allows.
+func sessionEnd(deadline, now time.Time) time.Time {
+	end := deadline.Add(-sessionMargin)
+	if earliest := now.Add(minSessionLife + time.Minute); end.Before(earliest) {
+		// TODO: such a session outlives its flow by up to 40 minutes,
+		// since Stripe keeps a session open at least 30, and the engine
+		// tells providers nothing when a flow ends. A payment made in that
+		// time is logged (see noteLate) but settles nothing. A flow ttl of
+		// 35 minutes or more avoids it for the first session.
+		end = earliest.Truncate(sessionGrid).Add(sessionGrid)
+	}
+	if latest := now.Add(maxSessionLife - time.Minute); end.After(latest) {
+		end = latest.Truncate(sessionGrid)
+	}
+	return end
+}
+
+// retrieve reads a session from Stripe, with its payment intent.
+func (s *Stripe) retrieve(ctx context.Context, id string) (*stripe.CheckoutSession, error) {
+	p := &stripe.CheckoutSessionRetrieveParams{}
+	p.AddExpand("payment_intent")
+	sess, err := s.client.V1CheckoutSessions.Retrieve(ctx, id, p)
+	if err != nil {
+		return nil, stripeError("retrieving checkout session", err)
+	}
+	if sess.ID != id {
+		return nil, fmt.Errorf("retrieving checkout session: %w: answer names another session",
+			flow.ErrProvider)
+	}
+	return sess, nil
+}

@@ -1,0 +1,158 @@
+package payment
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stripe/stripe-go/v82"
+	"github.com/stripe/stripe-go/v82/webhook"
+
+	"github.com/bothandoff/caddy-bothandoff/flow"
+)
+
+// HeaderSignature is the header Stripe signs webhooks in.
+const HeaderSignature = "Stripe-Signature"
+
+// handled are the events that may settle a flow.
+var handled = map[stripe.EventType]bool{
+	stripe.EventTypeCheckoutSessionCompleted:             true,
+	stripe.EventTypeCheckoutSessionAsyncPaymentSucceeded: true,
+	stripe.EventTypeCheckoutSessionAsyncPaymentFailed:    true,
+	stripe.EventTypeCheckoutSessionExpired:               true,
+}
+
+// Webhook implements flow.WebhookReceiver. It checks the signature and the
+// mode, and names the flow of a Checkout Session event; settling it
+// retrieves the session from Stripe and judges it as the return does, so
+// that the event's order and timing do not matter. Events of no interest,
+// and sessions of other flows or made elsewhere, are acknowledged.
+func (s *Stripe) Webhook(_ context.Context, r *http.Request, body []byte) (*flow.WebhookEvent, error) {
+	ev, err := s.verify(r.Header.Get(HeaderSignature), body)
+	if err != nil {
+		return nil, err
+	}
+	if ev.Livemode != s.live {
+		return nil, fmt.Errorf("%w: %w: %s event at a %s key",
+			flow.ErrBadRequest, ErrWrongMode, mode(ev.Livemode), mode(s.live))
+	}
+	if !handled[ev.Type] {
+		return nil, nil
+	}
+
+	var sess stripe.CheckoutSession
+	if ev.Data == nil || json.Unmarshal(ev.Data.Raw, &sess) != nil || sess.ID == "" {
+		return nil, fmt.Errorf("%w: %s event without a checkout session", flow.ErrBadRequest, ev.Type)
+	}
+	handle := sess.Metadata[metaHandle]
+	if handle == "" || sess.Metadata[metaFlow] != s.name {
+		return nil, nil
+	}
+	return &flow.WebhookEvent{
+		ID:     ev.ID,
+		Handle: handle,
+		Settle: func(ctx context.Context, f *flow.Flow) (*flow.Outcome, error) {
+			return s.settle(ctx, f, ev.Type, &sess)
+		},
+	}, nil
+}
+
+// verify checks a webhook's signature with the endpoint's secret, and its
+// signed timestamp against the tolerance in both directions: Stripe's
+// library only refuses old ones, by the wall clock.
+func (s *Stripe) verify(header string, body []byte) (*stripe.Event, error) {
+	ev, err := webhook.ConstructEventWithOptions(body, header, s.whsec, webhook.ConstructEventOptions{
+		IgnoreTolerance: true,
+		// Only a few stable fields of a session are read, so an endpoint
+		// set to another API version than the library's is accepted.
+		IgnoreAPIVersionMismatch: true,
+	})
+	switch {
+	case errors.Is(err, webhook.ErrNotSigned), errors.Is(err, webhook.ErrInvalidHeader),
+		errors.Is(err, webhook.ErrNoValidSignature):
+		return nil, fmt.Errorf("%w: %w: %w", flow.ErrBadRequest, ErrBadSignature, err)
+	case err != nil:
+		return nil, fmt.Errorf("%w: reading event: %w", flow.ErrBadRequest, err)
+	}
+
+	at, err := signedAt(header)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w: %w", flow.ErrBadRequest, ErrBadSignature, err)
+	}
+	if skew := s.now().Sub(at); skew > s.tolerance || skew < -s.tolerance {
+		return nil, fmt.Errorf("%w: %w: signed %s from now", flow.ErrBadRequest, ErrStaleWebhook,
+			skew.Round(time.Second))
+	}
+	return &ev, nil
+}
+
+// signedAt reads the timestamp of a Stripe-Signature header, which the
+// signature covers. A header with more than one is refused.
+func signedAt(header string) (time.Time, error) {
+	var at string
+	for part := range strings.SplitSeq(header, ",") {
+		if v, ok := strings.CutPrefix(part, "t="); ok {
+			if at != "" {
+				return time.Time{}, errors.New("more than one timestamp")
+			}
+			at = v
+		}
+	}
+	sec, err := strconv.ParseInt(at, 10, 64)
+	if err != nil {
+		return time.Time{}, errors.New("malformed timestamp")
+	}
+	return time.Unix(sec, 0), nil
+}
+
+// settle judges the flow's session after an event about sess. An event
+// about an older session of the flow, one that expired and was replaced,
+// changes nothing, nor does one for a session still open or expired: while
+// the flow lives, the user may open the link again for a new session.
+func (s *Stripe) settle(ctx context.Context, f *flow.Flow, typ stripe.EventType, sess *stripe.CheckoutSession) (*flow.Outcome, error) {
+	if f.Status != flow.StatusPending {
+		s.noteLate(f, typ, sess)
+		return nil, nil
+	}
+	st, err := readState(f.State)
+	if err != nil {
+		return nil, err
+	}
+	if st.Session != sess.ID {
+		s.log.Debug("event for a replaced checkout session", "flow", f.Name, "flow_id", f.ID,
+			"event", string(typ))
+		return nil, nil
+	}
+
+	cur, err := s.retrieve(ctx, sess.ID)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.judge(f, cur)
+	if errors.Is(err, errNotSettled) {
+		return nil, nil
+	}
+	return out, err
+}
+
+// noteLate logs a payment Stripe reports for a flow that has ended
+// otherwise (expired, cancelled, superseded or failed): the money was
+// taken but the bot was told the flow did not succeed, so the operator
+// must refund or fulfil the order by hand.
+func (s *Stripe) noteLate(f *flow.Flow, typ stripe.EventType, sess *stripe.CheckoutSession) {
+	if f.Status == flow.StatusCompleted || f.Status == flow.StatusVerified {
+		return
+	}
+	if sess.PaymentStatus != stripe.CheckoutSessionPaymentStatusPaid ||
+		sess.ClientReferenceID != f.ID {
+		return
+	}
+	s.log.Error("payment received for a flow that has ended; refund or fulfil it by hand",
+		"flow", f.Name, "flow_id", f.ID, "status", string(f.Status),
+		"session", sess.ID, "event", string(typ))
+}

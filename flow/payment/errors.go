@@ -17,6 +17,10 @@ var (
 	// ErrWrongMode means an event or session is of the other mode than the
 	// key: a test event at a live key, or a live one at a test key.
 	ErrWrongMode = errors.New("payment: test and live mode mixed")
+	// ErrTooLate means a flow ends too soon for a Checkout Session, which
+	// Stripe keeps open at least 30 minutes: a payment could arrive after
+	// the flow ended.
+	ErrTooLate = errors.New("payment: flow ends too soon for a checkout session")
 	// ErrOtherSession means a return names a session that is not the
 	// flow's.
 	ErrOtherSession = errors.New("payment: not the flow's checkout session")

@@ -116,8 +116,8 @@ func (s *Stripe) judge(f *flow.Flow, sess *stripe.CheckoutSession) (*flow.Outcom
 		return nil, fmt.Errorf("%w: %w", flow.ErrBadRequest, err)
 	}
 	if reason := s.mismatch(f, d, sess); reason != "" {
-		s.log.Warn("checkout session does not match its flow",
-			"flow", f.Name, "flow_id", f.ID, "reason", reason)
+		s.log.Warn("checkout session does not match its flow", "flow", f.Name,
+			"flow_id", f.ID, "session", sess.ID, "reason", reason)
 		return &flow.Outcome{Failure: reason}, nil
 	}
 

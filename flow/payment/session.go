@@ -29,8 +29,8 @@ const (
 	// sessionMargin ends a session this long before its flow, so that the
 	// last payment's webhook still finds the flow pending.
 	sessionMargin = 2 * time.Minute
-	// sessionGrid rounds a session's end when it cannot follow the flow's
-	// deadline, so that two clicks close in time ask for the same session.
+	// sessionGrid rounds the end of a session that cannot last as long as
+	// its flow.
 	sessionGrid = 10 * time.Minute
 )
 
@@ -57,7 +57,9 @@ func readState(b []byte) (state, error) {
 // Begin implements flow.Provider. The browser goes to the flow's Checkout
 // Session, made now if the flow has none yet or its last one expired. A
 // browser that opens the link again comes back to the open session, or, if
-// the session is complete, to the return, which settles the flow.
+// the session is complete, to the return, which settles the flow. A flow
+// too close to its end for a session, which Stripe keeps open at least 30
+// minutes, gets none.
 func (s *Stripe) Begin(ctx context.Context, f *flow.Flow) (*flow.Step, error) {
 	d, err := ParseData(f.Data)
 	if err != nil {
@@ -82,7 +84,11 @@ func (s *Stripe) Begin(ctx context.Context, f *flow.Flow) (*flow.Step, error) {
 		st.Attempt++
 	}
 
-	sess, err := s.client.V1CheckoutSessions.Create(ctx, s.sessionParams(f, d, st.Attempt))
+	end, ok := sessionEnd(f.Deadline, s.now())
+	if !ok {
+		return nil, fmt.Errorf("%w: %w", flow.ErrExpired, ErrTooLate)
+	}
+	sess, err := s.client.V1CheckoutSessions.Create(ctx, s.sessionParams(f, d, st.Attempt, end))
 	if err != nil {
 		return nil, stripeError("creating checkout session", err)
 	}
@@ -105,11 +111,10 @@ func (s *Stripe) toCheckout(sess *stripe.CheckoutSession, st []byte) (*flow.Step
 }
 
 // sessionParams returns the parameters of the flow's Checkout Session
-// number attempt. They follow from the flow alone, so that a repeated
-// request under the same idempotency key asks for the same thing, as
-// Stripe requires; only a flow begun too late for its deadline gets an end
-// rounded from now.
-func (s *Stripe) sessionParams(f *flow.Flow, d *Data, attempt int) *stripe.CheckoutSessionCreateParams {
+// number attempt, ending at end. They follow from the flow alone, so that a
+// repeated request under the same idempotency key asks for the same thing,
+// as Stripe requires.
+func (s *Stripe) sessionParams(f *flow.Flow, d *Data, attempt int, end time.Time) *stripe.CheckoutSessionCreateParams {
 	meta := map[string]string{
 		metaHandle: f.Handle, metaFlow: f.Name, metaFlowID: f.ID, metaOrder: d.OrderID,
 	}
@@ -136,7 +141,7 @@ func (s *Stripe) sessionParams(f *flow.Flow, d *Data, attempt int) *stripe.Check
 		},
 		SuccessURL: stripe.String(returnURL(f, "{CHECKOUT_SESSION_ID}")),
 		CancelURL:  stripe.String(f.URL("/return?flow=" + url.QueryEscape(f.Handle) + "&cancel=1")),
-		ExpiresAt:  stripe.Int64(sessionEnd(f.Deadline, s.now()).Unix()),
+		ExpiresAt:  stripe.Int64(end.Unix()),
 	}
 	p.SetIdempotencyKey(idempotencyKey(f.ID, attempt))
 	return p
@@ -155,22 +160,21 @@ func idempotencyKey(flowID string, attempt int) string {
 }
 
 // sessionEnd returns when a session made at now for a flow that expires at
-// deadline ends: shortly before the flow, within the 30 minutes to 24 hours
-// Stripe allows.
-func sessionEnd(deadline, now time.Time) time.Time {
-	end := deadline.Add(-sessionMargin)
-	if earliest := now.Add(minSessionLife + time.Minute); end.Before(earliest) {
-		// TODO: such a session outlives its flow by up to 40 minutes,
-		// since Stripe keeps a session open at least 30, and the engine
-		// tells providers nothing when a flow ends. A payment made in that
-		// time is logged (see noteLate) but settles nothing. A flow ttl of
-		// 35 minutes or more avoids it for the first session.
-		end = earliest.Truncate(sessionGrid).Add(sessionGrid)
+// deadline ends: shortly before the flow, so that no payment can arrive
+// after it, and within the 30 minutes to 24 hours Stripe allows. It
+// depends on the flow alone, so that a repeated request asks for the same
+// session; ok is false if the flow ends too soon for a session.
+func sessionEnd(deadline, now time.Time) (end time.Time, ok bool) {
+	end = deadline.Add(-sessionMargin)
+	if end.Before(now.Add(minSessionLife + time.Minute)) {
+		return time.Time{}, false
 	}
 	if latest := now.Add(maxSessionLife - time.Minute); end.After(latest) {
+		// A flow of more than a day: the session ends first, rounded so
+		// that two clicks close in time still ask for the same.
 		end = latest.Truncate(sessionGrid)
 	}
-	return end
+	return end, true
 }
 
 // retrieve reads a session from Stripe, with its payment intent.

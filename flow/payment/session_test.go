@@ -148,19 +148,19 @@ func TestBeginAgain(t *testing.T) {
 	}
 }
 
-func TestLateBeginRoundsTheSessionEnd(t *testing.T) {
+func TestLateBeginMakesNoSession(t *testing.T) {
 	fx := newFixture(t, testKey)
-	f := fx.newFlow("flow-a")
-	f.Deadline = fx.clock.Now().Add(10 * time.Minute)
-	fx.begin(f)
 
-	// Stripe keeps a session at least 30 minutes; it is rounded so that two
-	// clicks close in time ask for the same.
-	s := fx.session()
-	life := s.ExpiresAt.Sub(s.Created)
-	if life < 31*time.Minute || life > 41*time.Minute || s.ExpiresAt.Unix()%600 != 0 {
-		t.Errorf("session lives %v, ending %v; want 31m to 41m, on a 10 minute grid",
-			life, s.ExpiresAt)
+	// Stripe keeps a session open at least 30 minutes: a flow ending
+	// sooner gets none, so that no payment can arrive after it ended.
+	f := fx.newFlow("flow-a")
+	f.Deadline = fx.clock.Now().Add(32 * time.Minute)
+	_, err := fx.p.Begin(context.Background(), f)
+	if !errors.Is(err, payment.ErrTooLate) || !errors.Is(err, flow.ErrExpired) {
+		t.Errorf("begin 32 minutes before the end: %v; want ErrTooLate", err)
+	}
+	if n := len(fx.fake.Sessions()); n != 0 {
+		t.Errorf("%d sessions made; want none", n)
 	}
 
 	// A flow living longer than a day gets a session of at most a day.

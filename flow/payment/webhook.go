@@ -116,7 +116,9 @@ func signedAt(header string) (time.Time, error) {
 // the flow lives, the user may open the link again for a new session.
 func (s *Stripe) settle(ctx context.Context, f *flow.Flow, typ stripe.EventType, sess *stripe.CheckoutSession) (*flow.Outcome, error) {
 	if f.Status != flow.StatusPending {
-		s.noteLate(f, typ, sess)
+		if f.Status != flow.StatusCompleted && f.Status != flow.StatusVerified {
+			s.alarm(f, typ, sess, "the flow has ended")
+		}
 		return nil, nil
 	}
 	st, err := readState(f.State)
@@ -124,8 +126,7 @@ func (s *Stripe) settle(ctx context.Context, f *flow.Flow, typ stripe.EventType,
 		return nil, err
 	}
 	if st.Session != sess.ID {
-		s.log.Debug("event for a replaced checkout session", "flow", f.Name, "flow_id", f.ID,
-			"event", string(typ))
+		s.alarm(f, typ, sess, "the session was replaced")
 		return nil, nil
 	}
 
@@ -140,19 +141,19 @@ func (s *Stripe) settle(ctx context.Context, f *flow.Flow, typ stripe.EventType,
 	return out, err
 }
 
-// noteLate logs a payment Stripe reports for a flow that has ended
-// otherwise (expired, cancelled, superseded or failed): the money was
-// taken but the bot was told the flow did not succeed, so the operator
-// must refund or fulfil the order by hand.
-func (s *Stripe) noteLate(f *flow.Flow, typ stripe.EventType, sess *stripe.CheckoutSession) {
-	if f.Status == flow.StatusCompleted || f.Status == flow.StatusVerified {
-		return
-	}
+// alarm logs a payment Stripe reports for the flow that cannot settle it,
+// for the reason why: the money was taken but the bot is not told of it,
+// so the operator must refund or fulfil the order by hand. A failed flow
+// may have failed after completing (too many wrong numbers); the log says
+// which status it has.
+func (s *Stripe) alarm(f *flow.Flow, typ stripe.EventType, sess *stripe.CheckoutSession, why string) {
 	if sess.PaymentStatus != stripe.CheckoutSessionPaymentStatusPaid ||
 		sess.ClientReferenceID != f.ID {
+		s.log.Debug("event settles nothing", "flow", f.Name, "flow_id", f.ID,
+			"event", string(typ), "why", why)
 		return
 	}
-	s.log.Error("payment received for a flow that has ended; refund or fulfil it by hand",
+	s.log.Error("payment settles no flow; refund or fulfil it by hand", "why", why,
 		"flow", f.Name, "flow_id", f.ID, "status", string(f.Status),
 		"session", sess.ID, "event", string(typ))
 }

@@ -204,7 +204,7 @@ func TestPaymentForAnEndedFlowIsLogged(t *testing.T) {
 	}
 
 	f.Status, f.State = flow.StatusCompleted, nil
-	if out, _ := ev.Settle(context.Background(), f); out != nil || strings.Contains(fx.logs.String(), "ended") {
+	if out, _ := ev.Settle(context.Background(), f); out != nil || strings.Contains(fx.logs.String(), "ERROR") {
 		t.Errorf("completed flow: %+v, logs %q; want no change and no alarm", out, fx.logs)
 	}
 	f.Status = flow.StatusExpired
@@ -213,6 +213,24 @@ func TestPaymentForAnEndedFlowIsLogged(t *testing.T) {
 	}
 	logs := fx.logs.String()
 	if !strings.Contains(logs, "level=ERROR") || !strings.Contains(logs, s.ID) {
+		t.Errorf("logs = %q; want an error naming the session", logs)
+	}
+}
+
+func TestPaymentForAReplacedSessionIsLogged(t *testing.T) {
+	fx := newFixture(t, testKey)
+	f, s := fx.paidFlow("flow-a", stripefake.Payment{})
+	body, sig := fx.event("checkout.session.completed", s.ID)
+	ev, err := fx.webhook(body, sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	f.State = []byte(`{"session":"cs_test_newer","attempt":1}`)
+	if out, err := ev.Settle(context.Background(), f); out != nil || err != nil {
+		t.Errorf("paid replaced session: %+v, %v; want no change", out, err)
+	}
+	if logs := fx.logs.String(); !strings.Contains(logs, "level=ERROR") || !strings.Contains(logs, s.ID) {
 		t.Errorf("logs = %q; want an error naming the session", logs)
 	}
 }

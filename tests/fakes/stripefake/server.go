@@ -61,7 +61,7 @@ func New(t testing.TB, cfg Config) *Server {
 	}
 	s := &Server{
 		cfg:      cfg,
-		live:     strings.Contains(cfg.Key, "_live_"),
+		live:     strings.HasPrefix(cfg.Key, "sk_live_") || strings.HasPrefix(cfg.Key, "rk_live_"),
 		sessions: map[string]*session{},
 		intents:  map[string]*intent{},
 		idem:     map[string]*idemEntry{},

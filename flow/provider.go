@@ -109,6 +109,10 @@ type WebhookEvent struct {
 	// Handle locates the flow the event settles; empty for none.
 	Handle string
 	// Settle checks the event against the flow's state and returns the
-	// outcome, or nil if the event changes nothing.
+	// outcome, or nil if the event changes nothing. For a flow that is gone
+	// (replaced by a newer link, or past its retention) it is called with
+	// only the flow's ID, handle, name and a final status, so that the
+	// provider can report an event that settles nothing; the outcome is
+	// then dropped.
 	Settle func(ctx context.Context, f *Flow) (*Outcome, error)
 }

@@ -208,3 +208,32 @@ func TestResultDecodes(t *testing.T) {
 		t.Errorf("result = %+v, %v", got, err)
 	}
 }
+
+func TestPaymentInAnOldTabIsLogged(t *testing.T) {
+	s := newShop(t)
+	s.start(tea)
+	old := s.session()
+
+	// The bot sends a newer link, which replaces the flow; the user then
+	// pays in the old tab.
+	s.clock.Advance(time.Second)
+	s.start(tea)
+	if err := s.fake.Pay(old.ID, stripefake.Payment{}); err != nil {
+		t.Fatal(err)
+	}
+	ev, _ := s.fake.LastEvent("checkout.session.completed", old.ID)
+	status, err := s.fake.Send(context.Background(), s.server.URL+"/handoff/webhook/shop", ev)
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("webhook: %d, %v", status, err)
+	}
+
+	logs := s.logs.String()
+	if !strings.Contains(logs, "level=ERROR") || !strings.Contains(logs, old.ID) ||
+		!strings.Contains(logs, "superseded") {
+		t.Errorf("logs = %q; want an error naming the session", logs)
+	}
+	if st, err := s.bot.Status(context.Background(), ann.Key()); err != nil ||
+		st.Status != flow.StatusPending {
+		t.Errorf("the newer flow: %+v, %v; want pending", st, err)
+	}
+}

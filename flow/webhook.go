@@ -105,7 +105,8 @@ func (e *Engine) settleWebhook(r *http.Request, rec *Record, ev *WebhookEvent) e
 // by a newer link or past its retention, so that it can report what the
 // event settles nowhere, like a payment made in an old tab. The flow has
 // only its ID, handle, name and a final status; the outcome is dropped.
-func (e *Engine) settleGone(ctx context.Context, name string, h Handle, ev *WebhookEvent, why error) {
+func (e *Engine) settleGone(ctx context.Context, name string, h Handle, ev *WebhookEvent,
+	why error) {
 	status := StatusExpired
 	if errors.Is(why, ErrSuperseded) {
 		status = StatusSuperseded

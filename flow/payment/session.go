@@ -56,10 +56,8 @@ func readState(b []byte) (state, error) {
 
 // Begin implements flow.Provider. The browser goes to the flow's Checkout
 // Session, made now if the flow has none yet or its last one expired. A
-// browser that opens the link again comes back to the open session, or, if
-// the session is complete, to the return, which settles the flow. A flow
-// too close to its end for a session, which Stripe keeps open at least 30
-// minutes, gets none.
+// flow too close to its end for a session, which Stripe keeps open at
+// least 30 minutes, gets none.
 func (s *Stripe) Begin(ctx context.Context, f *flow.Flow) (*flow.Step, error) {
 	d, err := ParseData(f.Data)
 	if err != nil {
@@ -71,19 +69,35 @@ func (s *Stripe) Begin(ctx context.Context, f *flow.Flow) (*flow.Step, error) {
 	}
 
 	if st.Session != "" {
-		sess, err := s.retrieve(ctx, st.Session)
-		if err != nil {
-			return nil, err
-		}
-		switch sess.Status {
-		case stripe.CheckoutSessionStatusOpen:
-			return s.toCheckout(sess, nil)
-		case stripe.CheckoutSessionStatusComplete:
-			return &flow.Step{Redirect: returnURL(f, url.QueryEscape(sess.ID))}, nil
+		step, err := s.resume(ctx, f, st.Session)
+		if step != nil || err != nil {
+			return step, err
 		}
 		st.Attempt++
 	}
+	return s.create(ctx, f, d, st)
+}
 
+// resume returns where a browser that opens the link again goes: to the
+// flow's session while it is open, to the return once it is complete,
+// which settles the flow. It returns nil for an expired session.
+func (s *Stripe) resume(ctx context.Context, f *flow.Flow, id string) (*flow.Step, error) {
+	sess, err := s.retrieve(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	switch sess.Status {
+	case stripe.CheckoutSessionStatusOpen:
+		return s.toCheckout(sess, nil)
+	case stripe.CheckoutSessionStatusComplete:
+		return &flow.Step{Redirect: returnURL(f, url.QueryEscape(sess.ID))}, nil
+	}
+	return nil, nil
+}
+
+// create makes the flow's session number st.Attempt and sends the browser
+// to it, keeping its ID in the flow's state.
+func (s *Stripe) create(ctx context.Context, f *flow.Flow, d *Data, st state) (*flow.Step, error) {
 	end, ok := sessionEnd(f.Deadline, s.now())
 	if !ok {
 		return nil, fmt.Errorf("%w: %w", flow.ErrExpired, ErrTooLate)
@@ -92,12 +106,14 @@ func (s *Stripe) Begin(ctx context.Context, f *flow.Flow) (*flow.Step, error) {
 	if err != nil {
 		return nil, stripeError("creating checkout session", err)
 	}
+
 	st.Session = sess.ID
 	b, err := json.Marshal(st)
 	if err != nil {
 		return nil, fmt.Errorf("encoding payment state: %w", err)
 	}
-	s.log.Debug("checkout session created", "flow", f.Name, "flow_id", f.ID, "attempt", st.Attempt)
+	s.log.Debug("checkout session created", "flow", f.Name, "flow_id", f.ID,
+		"attempt", st.Attempt)
 	return s.toCheckout(sess, b)
 }
 
@@ -114,25 +130,20 @@ func (s *Stripe) toCheckout(sess *stripe.CheckoutSession, st []byte) (*flow.Step
 // number attempt, ending at end. They follow from the flow alone, so that a
 // repeated request under the same idempotency key asks for the same thing,
 // as Stripe requires.
-func (s *Stripe) sessionParams(f *flow.Flow, d *Data, attempt int, end time.Time) *stripe.CheckoutSessionCreateParams {
+func (s *Stripe) sessionParams(f *flow.Flow, d *Data, attempt int,
+	end time.Time) *stripe.CheckoutSessionCreateParams {
 	meta := map[string]string{
 		metaHandle: f.Handle, metaFlow: f.Name, metaFlowID: f.ID, metaOrder: d.OrderID,
 	}
+	cancel := f.URL("/return?flow=" + url.QueryEscape(f.Handle) + "&cancel=1")
 	p := &stripe.CheckoutSessionCreateParams{
-		Mode: stripe.String(string(stripe.CheckoutSessionModePayment)),
-		LineItems: []*stripe.CheckoutSessionCreateLineItemParams{{
-			Quantity: stripe.Int64(1),
-			PriceData: &stripe.CheckoutSessionCreateLineItemPriceDataParams{
-				Currency:   stripe.String(d.Currency),
-				UnitAmount: stripe.Int64(d.Amount),
-				ProductData: &stripe.CheckoutSessionCreateLineItemPriceDataProductDataParams{
-					Name: stripe.String(d.Description),
-				},
-			},
-		}},
+		Mode:      stripe.String(string(stripe.CheckoutSessionModePayment)),
+		LineItems: []*stripe.CheckoutSessionCreateLineItemParams{lineItem(d)},
 		// Adaptive pricing would let the customer pay in another
 		// currency than the one the bot signed.
-		AdaptivePricing:   &stripe.CheckoutSessionCreateAdaptivePricingParams{Enabled: stripe.Bool(false)},
+		AdaptivePricing: &stripe.CheckoutSessionCreateAdaptivePricingParams{
+			Enabled: stripe.Bool(false),
+		},
 		ClientReferenceID: stripe.String(f.ID),
 		Metadata:          meta,
 		PaymentIntentData: &stripe.CheckoutSessionCreatePaymentIntentDataParams{
@@ -140,11 +151,25 @@ func (s *Stripe) sessionParams(f *flow.Flow, d *Data, attempt int, end time.Time
 			Metadata:    meta,
 		},
 		SuccessURL: stripe.String(returnURL(f, "{CHECKOUT_SESSION_ID}")),
-		CancelURL:  stripe.String(f.URL("/return?flow=" + url.QueryEscape(f.Handle) + "&cancel=1")),
+		CancelURL:  stripe.String(cancel),
 		ExpiresAt:  stripe.Int64(end.Unix()),
 	}
 	p.SetIdempotencyKey(idempotencyKey(f.ID, attempt))
 	return p
+}
+
+// lineItem is the one thing paid for: the link's amount, once.
+func lineItem(d *Data) *stripe.CheckoutSessionCreateLineItemParams {
+	return &stripe.CheckoutSessionCreateLineItemParams{
+		Quantity: stripe.Int64(1),
+		PriceData: &stripe.CheckoutSessionCreateLineItemPriceDataParams{
+			Currency:   stripe.String(d.Currency),
+			UnitAmount: stripe.Int64(d.Amount),
+			ProductData: &stripe.CheckoutSessionCreateLineItemPriceDataProductDataParams{
+				Name: stripe.String(d.Description),
+			},
+		},
+	}
 }
 
 // returnURL is where the browser comes back to with session, which is

@@ -19,12 +19,16 @@ import (
 // HeaderSignature is the header Stripe signs webhooks in.
 const HeaderSignature = "Stripe-Signature"
 
-// handled are the events that may settle a flow.
-var handled = map[stripe.EventType]bool{
-	stripe.EventTypeCheckoutSessionCompleted:             true,
-	stripe.EventTypeCheckoutSessionAsyncPaymentSucceeded: true,
-	stripe.EventTypeCheckoutSessionAsyncPaymentFailed:    true,
-	stripe.EventTypeCheckoutSessionExpired:               true,
+// settles reports whether an event of type t may settle a flow.
+func settles(t stripe.EventType) bool {
+	switch t {
+	case stripe.EventTypeCheckoutSessionCompleted,
+		stripe.EventTypeCheckoutSessionAsyncPaymentSucceeded,
+		stripe.EventTypeCheckoutSessionAsyncPaymentFailed,
+		stripe.EventTypeCheckoutSessionExpired:
+		return true
+	}
+	return false
 }
 
 // Webhook implements flow.WebhookReceiver. It checks the signature and the
@@ -37,11 +41,14 @@ func (s *Stripe) Webhook(_ context.Context, r *http.Request, body []byte) (*flow
 	if err != nil {
 		return nil, err
 	}
+	if ev.ID == "" {
+		return nil, fmt.Errorf("%w: event without an ID", flow.ErrBadRequest)
+	}
 	if ev.Livemode != s.live {
 		return nil, fmt.Errorf("%w: %w: %s event at a %s key",
 			flow.ErrBadRequest, ErrWrongMode, mode(ev.Livemode), mode(s.live))
 	}
-	if !handled[ev.Type] {
+	if !settles(ev.Type) {
 		return nil, nil
 	}
 
@@ -114,7 +121,8 @@ func signedAt(header string) (time.Time, error) {
 // about an older session of the flow, one that expired and was replaced,
 // changes nothing, nor does one for a session still open or expired: while
 // the flow lives, the user may open the link again for a new session.
-func (s *Stripe) settle(ctx context.Context, f *flow.Flow, typ stripe.EventType, sess *stripe.CheckoutSession) (*flow.Outcome, error) {
+func (s *Stripe) settle(ctx context.Context, f *flow.Flow, typ stripe.EventType,
+	sess *stripe.CheckoutSession) (*flow.Outcome, error) {
 	if f.Status != flow.StatusPending {
 		if f.Status != flow.StatusCompleted && f.Status != flow.StatusVerified {
 			s.alarm(f, typ, sess, "the flow has ended")
@@ -146,7 +154,8 @@ func (s *Stripe) settle(ctx context.Context, f *flow.Flow, typ stripe.EventType,
 // so the operator must refund or fulfil the order by hand. A failed flow
 // may have failed after completing (too many wrong numbers); the log says
 // which status it has.
-func (s *Stripe) alarm(f *flow.Flow, typ stripe.EventType, sess *stripe.CheckoutSession, why string) {
+func (s *Stripe) alarm(f *flow.Flow, typ stripe.EventType, sess *stripe.CheckoutSession,
+	why string) {
 	if sess.PaymentStatus != stripe.CheckoutSessionPaymentStatusPaid ||
 		sess.ClientReferenceID != f.ID {
 		s.log.Debug("event settles nothing", "flow", f.Name, "flow_id", f.ID,

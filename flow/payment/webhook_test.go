@@ -204,7 +204,8 @@ func TestPaymentForAnEndedFlowIsLogged(t *testing.T) {
 	}
 
 	f.Status, f.State = flow.StatusCompleted, nil
-	if out, _ := ev.Settle(context.Background(), f); out != nil || strings.Contains(fx.logs.String(), "ERROR") {
+	out, _ := ev.Settle(context.Background(), f)
+	if out != nil || strings.Contains(fx.logs.String(), "ERROR") {
 		t.Errorf("completed flow: %+v, logs %q; want no change and no alarm", out, fx.logs)
 	}
 	f.Status = flow.StatusExpired

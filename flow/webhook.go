@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -69,6 +70,7 @@ func (e *Engine) applyWebhook(r *http.Request, name string, ev *WebhookEvent) er
 	rec, err := e.load(ctx, h)
 	if errors.Is(err, ErrNoFlow) || errors.Is(err, ErrSuperseded) {
 		e.log.Info("webhook for a flow that is gone", slog.String("flow", name))
+		e.settleGone(ctx, name, h, ev, err)
 		return nil
 	}
 	if err != nil {
@@ -97,4 +99,21 @@ func (e *Engine) settleWebhook(r *http.Request, rec *Record, ev *WebhookEvent) e
 	}
 	_, _, err = e.settle(r.Context(), rec.Handle(), out, false)
 	return err
+}
+
+// settleGone shows the provider an event for a flow that is gone, replaced
+// by a newer link or past its retention, so that it can report what the
+// event settles nowhere, like a payment made in an old tab. The flow has
+// only its ID, handle, name and a final status; the outcome is dropped.
+func (e *Engine) settleGone(ctx context.Context, name string, h Handle, ev *WebhookEvent,
+	why error) {
+	status := StatusExpired
+	if errors.Is(why, ErrSuperseded) {
+		status = StatusSuperseded
+	}
+	f := &Flow{ID: h.ID, Handle: h.String(), Name: name, Status: status, Prefix: e.prefix}
+	if _, err := ev.Settle(ctx, f); err != nil {
+		e.log.Debug("settling webhook for a flow that is gone", slog.String("flow", name),
+			slog.String("error", err.Error()))
+	}
 }

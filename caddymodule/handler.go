@@ -162,6 +162,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("configuring handoff engine: %w", err)
 	}
 	registerOutbox(ctx, h.engine, h.namespace())
+	addRunning(h)
 
 	run, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
@@ -185,6 +186,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // Cleanup stops the worker; Caddy cleans up the sub-modules, which close
 // their stores.
 func (h *Handler) Cleanup() error {
+	removeRunning(h)
 	if h.cancel != nil {
 		h.cancel()
 	}

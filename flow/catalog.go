@@ -29,6 +29,8 @@ var catalog = map[string]map[string]string{
 		"finish.copied": "Copied",
 		"finish.select": "Tap or click the number to select it.",
 
+		"done.heading":        "You're done",
+		"done.message":        "Return to your chat with {bot}; it carries on there.",
 		"shown.heading":       "Number already shown",
 		"shown.message":       "For your safety, the number is shown only once.",
 		"shown.hint":          "If you lost it, ask {bot} for a new link.",
@@ -106,6 +108,8 @@ var catalog = map[string]map[string]string{
 		"finish.copied": "Kopiert",
 		"finish.select": "Tippen oder klicken Sie auf die Nummer, um sie zu markieren.",
 
+		"done.heading":        "Fertig",
+		"done.message":        "Kehren Sie zu Ihrem Chat mit {bot} zurück; dort geht es weiter.",
 		"shown.heading":       "Nummer bereits angezeigt",
 		"shown.message":       "Zu Ihrer Sicherheit wird die Nummer nur einmal angezeigt.",
 		"shown.hint":          "Wenn Sie sie verloren haben, fordern Sie im Chat mit {bot} einen neuen Link an.",

@@ -283,3 +283,31 @@ func TestDeliveryRetriedUntilItLands(t *testing.T) {
 		t.Fatalf("delivered %d after recovery; want 1", n)
 	}
 }
+
+func TestTrustedChannelSkipsTheNumber(t *testing.T) {
+	e := newEnv(t, func(c *flow.Config) { c.TrustedChannels = []string{"msteams"} })
+	b := e.browser()
+	resp := e.open(b, e.link())
+	resp.Body.Close()
+	resp, body := e.get(b, "/checkout/done")
+	if resp.StatusCode != http.StatusOK || codePattern.MatchString(body) || !strings.Contains(body, "done") {
+		t.Fatalf("finish page in a trusted channel: %d: %s", resp.StatusCode, body)
+	}
+
+	ctx := context.Background()
+	if _, err := e.bot.Verify(ctx, e.key(), "123456"); !botkit.IsCode(err, "invalid_code") {
+		t.Errorf("a number where none was shown: %v; want invalid_code", err)
+	}
+	res, err := e.bot.Verify(ctx, e.key(), "")
+	if err != nil || !strings.Contains(string(res.Result), "orderId") {
+		t.Fatalf("verify without a number: %+v, %v", res, err)
+	}
+}
+
+func TestUntrustedChannelNeedsTheNumber(t *testing.T) {
+	e := newEnv(t, func(c *flow.Config) { c.TrustedChannels = []string{"webchat"} })
+	e.finishSite(e.browser(), e.link())
+	if _, err := e.bot.Verify(context.Background(), e.key(), ""); !botkit.IsCode(err, "invalid_code") {
+		t.Errorf("empty number in an untrusted channel: %v; want invalid_code", err)
+	}
+}

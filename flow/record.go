@@ -56,6 +56,9 @@ type Record struct {
 	// State is the provider's sealed state (PKCE verifier, session ID).
 	State []byte `json:"state,omitempty"`
 
+	// NoNumber is set when the flow's channel is trusted to bind its web
+	// view to the user: the bot verifies with an empty number.
+	NoNumber    bool      `json:"noNumber,omitempty"`
 	CodeMAC     []byte    `json:"codeMac,omitempty"`
 	CodeExpires time.Time `json:"codeExpires,omitzero"`
 	Attempts    int       `json:"attempts,omitempty"`

@@ -444,6 +444,7 @@ func (e *Engine) view(rec *Record, r *http.Request) (*Flow, error) {
 		State:    state,
 		Status:   rec.Status,
 		Deadline: rec.Deadline,
+		Now:      e.now(),
 		Prefix:   e.prefix,
 	}
 	if r != nil {

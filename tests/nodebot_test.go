@@ -2,16 +2,19 @@ package tests
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +22,7 @@ import (
 	"github.com/oauth2-proxy/mockoidc"
 
 	"github.com/bothandoff/caddy-bothandoff/flow"
+	"github.com/bothandoff/caddy-bothandoff/flow/webhook"
 )
 
 // nodeBotDir is the Node.js example bot, seen from this directory.
@@ -28,11 +32,14 @@ const nodeBotDir = "../examples/node-bot"
 // botbuilder's TestAdapter against a real Caddy with a site flow and an
 // OpenID Connect flow at mockoidc. The test plays the users: it types
 // their messages to the bot, opens the link from the bot's card in a
-// browser, and pastes the number back into the chat.
+// browser, and pastes the number back into the chat. The handler's webhook
+// goes to a relay in the test, which passes events on to the bot when a
+// test asks for them.
 func TestNodeBot(t *testing.T) {
 	e := newNodeBotEnv(t)
 	t.Run("order", e.order)
 	t.Run("group chat sign-in", e.groupSignIn)
+	t.Run("webhook", e.webhook)
 	// Moves the handler's clock, so it runs last.
 	t.Run("expiry and cancel", e.expiryAndCancel)
 }
@@ -42,13 +49,17 @@ type nodeBotEnv struct {
 	base  string
 	idp   *mockIdP
 	chat  *chat
+	hooks *hookRelay
 }
 
 func newNodeBotEnv(t *testing.T) *nodeBotEnv {
 	t.Helper()
 	node := requireNodeBot(t)
 	shop := testSite(t)
-	e := &nodeBotEnv{idp: newMockIdP(t, "bot-client", idpClientSecret).start("127.0.0.1:0")}
+	e := &nodeBotEnv{idp: newMockIdP(t, "bot-client", idpClientSecret).start("127.0.0.1:0"),
+		hooks: &hookRelay{}}
+	relay := httptest.NewServer(e.hooks)
+	t.Cleanup(relay.Close)
 	env := append(slices.Clone(botEnv), "IDP_CLIENT_SECRET="+idpClientSecret)
 	e.caddy = startCaddy(t, func(port int) string {
 		return fmt.Sprintf(`http://127.0.0.1:%d {
@@ -65,14 +76,18 @@ func newNodeBotEnv(t *testing.T) *nodeBotEnv {
 			client_id bot-client
 			client_secret {env.IDP_CLIENT_SECRET}
 		}
+		signal webhook %s {
+			secret {env.HANDOFF_WEBHOOK_SECRET}
+		}
 	}
 	reverse_proxy %s
 }
-`, port, e.idp.issuer(), strings.TrimPrefix(shop.URL, "http://"))
+`, port, e.idp.issuer(), relay.URL, strings.TrimPrefix(shop.URL, "http://"))
 	}, env...)
 	e.idp.redirectURI = e.caddy.URL + "/handoff/callback"
 	e.base = e.caddy.URL + "/handoff"
 	e.chat = startChat(t, node, "HANDOFF_URL="+e.base, "HANDOFF_LINK_SECRET="+linkSecret,
+		"HANDOFF_WEBHOOK_SECRET="+webhookSecret,
 		"HANDOFF_SIGNIN_FLOW=signin", "HANDOFF_ORDER_FLOW=checkout", "HANDOFF_PAY_FLOW=")
 	return e
 }
@@ -136,6 +151,48 @@ func (e *nodeBotEnv) groupSignIn(t *testing.T) {
 	c.expect(bob, "my number is "+codeBob, "Bob: Hello, Bob Builder! You are signed in.")
 	e.wantStatus(t, alice, flow.StatusVerified)
 	e.wantStatus(t, bob, flow.StatusVerified)
+}
+
+// webhook: the handler's events reach the bot, which tells the user on its
+// own: a finished order, and a sign-in the user declined. A forged event is
+// refused, and a repeated one changes nothing.
+func (e *nodeBotEnv) webhook(t *testing.T) {
+	c := e.chat.as(t)
+	dave := chatUser{ID: "29:dave", Name: "Dave", Conv: "a:dm-dave"}
+
+	card := c.say(dave, "order")[0]
+	b := newBrowser(t)
+	e.openTask(t, b, card.Link)
+	code := e.confirm(t, b)
+	completed := e.hooks.wait(t, flow.EventCompleted, dave.ID)
+	if got := e.chat.deliver(t, completed); got != http.StatusNoContent {
+		t.Fatalf("delivering the event: %d", got)
+	}
+	c.expectProactive(dave, "You are done in the browser. Paste the number it shows here.")
+
+	forged := completed
+	forged.body = []byte(strings.Replace(string(completed.body), `"completed"`, `"failed"`, 1))
+	if got := e.chat.deliver(t, forged); got != http.StatusUnauthorized {
+		t.Errorf("forged event answered %d; want 401", got)
+	}
+	if got := e.chat.deliver(t, completed); got != http.StatusNoContent {
+		t.Errorf("repeated event answered %d; want 204", got)
+	}
+	if replies := c.proactive(); len(replies) != 0 {
+		t.Errorf("after a forged and a repeated event the bot said %+v", replies)
+	}
+	c.expect(dave, code, "Thanks! Your order order-7 is confirmed.")
+
+	erin := chatUser{ID: "29:erin", Name: "Erin", Conv: "a:dm-erin"}
+	card = c.say(erin, "sign in")[0]
+	e.idp.set(func(p *mockIdP) { p.decline = true })
+	defer e.idp.set(func(p *mockIdP) { p.decline = false })
+	if resp, body := newSignInBrowser(t).open(card.Link); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("declined sign-in: %d: %s", resp.StatusCode, body)
+	}
+	e.chat.deliver(t, e.hooks.wait(t, flow.EventFailed, erin.ID))
+	c.expectProactive(erin, `You cancelled the sign-in. Say "sign in" to try again.`)
+	c.expect(erin, "hello", `Say "sign in", "order", or "cancel".`)
 }
 
 // expiryAndCancel: a flow left unfinished past its TTL; the bot finds out
@@ -258,6 +315,55 @@ func (u *namedUser) Claims(_ []string, base *mockoidc.IDTokenClaims) (jwt.Claims
 	}{base, u.name, u.Email}, nil
 }
 
+// hookRelay is where the handler posts its webhook events. It keeps them
+// for the tests, which pass them on to the bot when they are ready for
+// them, so that no event reaches the bot in the middle of a conversation.
+type hookRelay struct {
+	mu   sync.Mutex
+	held []heldEvent
+}
+
+// heldEvent is one delivery as the handler posted it.
+type heldEvent struct {
+	body                []byte
+	signature, delivery string
+	event               flow.Event
+}
+
+func (h *hookRelay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	held := heldEvent{body: body, signature: r.Header.Get(webhook.HeaderSignature),
+		delivery: r.Header.Get(webhook.HeaderDelivery)}
+	if json.Unmarshal(body, &held.event) != nil {
+		http.Error(w, "not an event", http.StatusBadRequest)
+		return
+	}
+	h.mu.Lock()
+	h.held = append(h.held, held)
+	h.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// wait returns the first event of type typ for user, waiting for it to
+// arrive: the handler delivers from its outbox, asynchronously.
+func (h *hookRelay) wait(t *testing.T, typ, user string) heldEvent {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		h.mu.Lock()
+		for _, ev := range h.held {
+			if ev.event.Type == typ && ev.event.Ref.User.ID == user {
+				h.mu.Unlock()
+				return ev
+			}
+		}
+		h.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no %s event for %s", typ, user)
+	return heldEvent{}
+}
+
 // requireNodeBot returns the node binary, failing the test if node or the
 // bot's npm packages are not installed.
 func requireNodeBot(t *testing.T) string {
@@ -285,6 +391,8 @@ type chatUser struct {
 // reply is what the test reads of one of the bot's replies: its text, and
 // its card's title and OpenUrl button.
 type reply struct {
+	// To is the user a proactive message went to.
+	To    string `json:"to"`
 	Text  string `json:"text"`
 	Title string `json:"title"`
 	Link  string `json:"link"`
@@ -296,6 +404,8 @@ type chat struct {
 	in     io.WriteCloser
 	lines  chan string
 	stderr *syncBuffer
+	// webhook is the bot's endpoint for the handler's events.
+	webhook string
 	// offset is how far the bot's clock, and the handler's, were moved.
 	offset time.Duration
 }
@@ -327,6 +437,7 @@ func startChat(t *testing.T, node string, env ...string) *chat {
 		}
 		close(c.lines)
 	}()
+	c.ready(t)
 	t.Cleanup(func() {
 		in.Close()
 		done := make(chan struct{})
@@ -339,6 +450,37 @@ func startChat(t *testing.T, node string, env ...string) *chat {
 		}
 	})
 	return c
+}
+
+// ready reads the harness's first line, which names its webhook endpoint.
+func (c *chat) ready(t *testing.T) {
+	t.Helper()
+	select {
+	case line, ok := <-c.lines:
+		var r struct{ Ready struct{ Webhook string } }
+		if !ok || json.Unmarshal([]byte(line), &r) != nil {
+			t.Fatalf("the bot did not start: %q\n%s", line, c.stderr.String())
+		}
+		c.webhook = r.Ready.Webhook
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the bot did not start:\n%s", c.stderr.String())
+	}
+}
+
+// deliver posts a held event to the bot's webhook endpoint, as the handler
+// did to the relay, and returns the status the bot answered.
+func (c *chat) deliver(t *testing.T, ev heldEvent) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, c.webhook, bytes.NewReader(ev.body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(webhook.HeaderSignature, ev.signature)
+	req.Header.Set(webhook.HeaderDelivery, ev.delivery)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("delivering to the bot: %v\n%s", err, c.stderr.String())
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // chatT is the chat in one test, which its failures fail.
@@ -386,6 +528,26 @@ func (c chatT) say(u chatUser, text string) []reply {
 		c.t.Fatalf("%s said %q; the bot answered %s", u.Name, text, answer)
 	}
 	return out.Replies
+}
+
+// proactive returns what the bot said on its own since the last call.
+func (c chatT) proactive() []reply {
+	c.t.Helper()
+	var out struct{ Replies []reply }
+	if err := json.Unmarshal(c.send(map[string]any{"proactive": true}), &out); err != nil {
+		c.t.Fatal(err)
+	}
+	return out.Replies
+}
+
+// expectProactive checks that the bot said one thing on its own, to u,
+// containing want.
+func (c chatT) expectProactive(u chatUser, want string) {
+	c.t.Helper()
+	replies := c.proactive()
+	if len(replies) != 1 || replies[0].To != u.ID || !strings.Contains(replies[0].Text, want) {
+		c.t.Errorf("the bot said on its own %+v; want %q to %s", replies, want, u.Name)
+	}
 }
 
 // expect sends text as u and checks that the bot's one reply contains want.

@@ -32,7 +32,8 @@ class HandoffBot extends ActivityHandler {
     this.commands = commands;
     this.linkSeconds = linkSeconds;
     this.log = log;
-    // {command, data, linkExpires}: the handoff this user was sent on.
+    // {command, data, linkSent, linkExpires, event}: the handoff this user
+    // was sent on, and the last event heard of it.
     this.pending = state.createProperty('pendingHandoff');
 
     this.onMessage(async (context, next) => {
@@ -85,10 +86,12 @@ class HandoffBot extends ActivityHandler {
     const activity = context.activity;
     const data = command.data();
     const link = this.handoff.link(command.flow, refOf(activity), data, this.linkSeconds);
+    const now = this.handoff.now();
     await this.pending.set(context, {
       command: command.name,
       data,
-      linkExpires: this.handoff.now() + this.linkSeconds * 1000,
+      linkSent: now,
+      linkExpires: now + this.linkSeconds * 1000,
     });
 
     const { title, text, button } = cardText(command.kind, data);
@@ -168,6 +171,36 @@ class HandoffBot extends ActivityHandler {
         return this.say(context, `That request is no longer open. Say "${command.words[0]}" ` +
           'to start again.');
     }
+  }
+
+  // onHandoffEvent tells the user what the handler's webhook said of their
+  // request, in a proactive turn: context continues the conversation of the
+  // event's ref. It ignores events of an older request, and repeats.
+  async onHandoffEvent(context, event) {
+    const pending = await this.pending.get(context);
+    const command = pending && this.commands.find((c) => c.name === pending.command);
+    if (!command || event.flow !== command.flow || pending.event === event.id ||
+      Date.parse(event.createdAt) < pending.linkSent) {
+      return;
+    }
+    await this.pending.set(context, { ...pending, event: event.id });
+    const again = `Say "${command.words[0]}"`;
+    switch (event.type) {
+      case 'handoff.completed':
+        await this.say(context, 'You are done in the browser. Paste the number it shows here.');
+        break;
+      case 'handoff.failed':
+        await this.pending.delete(context);
+        await this.say(context, `${failedText(event.error)} ${again} to try again.`);
+        break;
+      case 'handoff.expired':
+        await this.pending.delete(context);
+        await this.say(context, `Your request expired before it was finished. ${again} ` +
+          'for a new link.');
+        break;
+      default:
+    }
+    await this.state.saveChanges(context);
   }
 
   // notOpened answers for a link that started no flow yet: the flow begins

@@ -66,6 +66,7 @@ function loadConfig(env) {
       audience: env.HANDOFF_AUDIENCE,
       issuer: env.HANDOFF_ISSUER,
     },
+    webhookSecret: env.HANDOFF_WEBHOOK_SECRET,
     linkSeconds: Number(env.HANDOFF_LINK_TTL || 600),
     commands: commands(env),
     port: Number(env.PORT || 3978),

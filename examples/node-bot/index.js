@@ -1,6 +1,8 @@
 'use strict';
 // Runs the bot on http://localhost:3978/api/messages, for the Bot Framework
-// Emulator or, behind a public HTTPS address, for Azure Bot Service.
+// Emulator or, behind a public HTTPS address, for Azure Bot Service. With
+// HANDOFF_WEBHOOK_SECRET set, it also takes the handler's events on
+// /api/handoff and tells the user about them proactively.
 
 const http = require('node:http');
 const {
@@ -10,6 +12,7 @@ const {
 const { loadConfig } = require('./config');
 const { HandoffBot } = require('./bot');
 const { HandoffClient } = require('./lib/handoff');
+const { referenceOf, webhookHandler } = require('./lib/webhook');
 
 // Activities from the channel are small; refuse anything larger.
 const MAX_BODY_BYTES = 256 * 1024;
@@ -68,7 +71,19 @@ function botResponse(res) {
   };
 }
 
+// onHandoffEvent continues the event's conversation, as the bot's own
+// identity, to tell the user.
+const onHandoffEvent = config.webhookSecret && webhookHandler({
+  secret: config.webhookSecret,
+  onEvent: (event) => adapter.continueConversationAsync(process.env.MicrosoftAppId || '',
+    referenceOf(event), (context) => bot.onHandoffEvent(context, event)),
+});
+
 const server = http.createServer(async (req, res) => {
+  if (onHandoffEvent && req.url === '/api/handoff' && req.method === 'POST') {
+    await onHandoffEvent(req, res);
+    return;
+  }
   if (req.url !== '/api/messages' || req.method !== 'POST') {
     res.writeHead(404).end();
     return;
@@ -86,4 +101,5 @@ server.listen(config.port, () => {
   console.log(`bot listening on http://localhost:${config.port}/api/messages`);
   console.log(`handing off to ${config.handoff.url}; flows: ` +
     config.commands.map((c) => `${c.words[0]} -> ${c.flow}`).join(', '));
+  if (onHandoffEvent) console.log('taking handoff events on /api/handoff');
 });

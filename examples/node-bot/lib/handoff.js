@@ -134,13 +134,18 @@ class HandoffClient {
 }
 
 // refOf returns the part of a Bot Framework conversation reference a link
-// carries: who the flow is for, and where the bot can reach them.
+// carries: who the flow is for, and where the bot can reach them. The
+// handler gives it back in its events, so the bot can answer proactively.
 function refOf(activity) {
+  const conversation = { id: activity.conversation.id };
+  if (activity.conversation.isGroup) conversation.isGroup = true;
+  const user = { id: activity.from.id };
+  if (activity.from.name) user.name = activity.from.name;
   return {
     channelId: activity.channelId,
     serviceUrl: activity.serviceUrl,
-    conversation: { id: activity.conversation.id },
-    user: { id: activity.from.id },
+    conversation,
+    user,
     bot: { id: activity.recipient.id },
   };
 }

@@ -241,7 +241,7 @@ func (e *Engine) complete(rec *Record, result json.RawMessage, show bool, now ti
 	}
 
 	rec.Status, rec.Waiting, rec.State = StatusCompleted, false, nil
-	rec.CodeMAC = e.codeMAC(rec.ID, code)
+	rec.CodeMAC, rec.Digits = e.codeMAC(rec.ID, code), len(code)
 	rec.CodeExpires = now.Add(e.codeTTL)
 
 	ev := e.newEvent(EventCompleted, rec, now)

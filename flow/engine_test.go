@@ -307,7 +307,21 @@ func TestTrustedChannelSkipsTheNumber(t *testing.T) {
 func TestUntrustedChannelNeedsTheNumber(t *testing.T) {
 	e := newEnv(t, func(c *flow.Config) { c.TrustedChannels = []string{"webchat"} })
 	e.finishSite(e.browser(), e.link())
-	if _, err := e.bot.Verify(context.Background(), e.key(), ""); !botkit.IsCode(err, "invalid_code") {
-		t.Errorf("empty number in an untrusted channel: %v; want invalid_code", err)
+	if _, err := e.bot.Verify(context.Background(), e.key(), ""); !botkit.IsCode(err, "malformed_code") {
+		t.Errorf("empty number in an untrusted channel: %v; want malformed_code", err)
+	}
+}
+
+func TestMalformedCodeIsNotAGuess(t *testing.T) {
+	e := newEnv(t)
+	code := e.finishSite(e.browser(), e.link())
+	ctx := context.Background()
+	for _, text := range []string{"thanks!", "12345", "1234567", strings.Repeat("x", 5000)} {
+		if _, err := e.bot.Verify(ctx, e.key(), text); !botkit.IsCode(err, "malformed_code") {
+			t.Fatalf("verify %.10q: %v; want malformed_code", text, err)
+		}
+	}
+	if _, err := e.bot.Verify(ctx, e.key(), code); err != nil {
+		t.Fatalf("the right number after malformed ones: %v", err)
 	}
 }

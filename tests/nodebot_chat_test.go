@@ -57,7 +57,7 @@ func (h *hookRelay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // arrive: the handler delivers from its outbox, asynchronously.
 func (h *hookRelay) wait(t *testing.T, typ, user string) heldEvent {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for time.Now().Before(deadline) {
 		h.mu.Lock()
 		for _, ev := range h.held {
@@ -171,7 +171,7 @@ func (c *chat) ready(t *testing.T) {
 			t.Fatalf("the bot did not start: %q\n%s", line, c.stderr.String())
 		}
 		c.webhook = r.Ready.Webhook
-	case <-time.After(20 * time.Second):
+	case <-time.After(waitLimit):
 		t.Fatalf("the bot did not start:\n%s", c.stderr.String())
 	}
 }
@@ -217,7 +217,7 @@ func (c chatT) send(cmd any) json.RawMessage {
 			c.t.Fatalf("the bot failed: %s\n%s", failed.Error, c.stderr.String())
 		}
 		return json.RawMessage(line)
-	case <-time.After(20 * time.Second):
+	case <-time.After(waitLimit):
 		c.t.Fatalf("no answer from the bot:\n%s", c.stderr.String())
 	}
 	return nil

@@ -167,7 +167,7 @@ func (p *payEnv) status(user string) flow.Status {
 // made so far has reached the bot.
 func (p *payEnv) drained() []flow.Event {
 	p.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(p.base + "/healthz")
 		if err != nil {

@@ -8,6 +8,7 @@ package redistest
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -33,11 +34,13 @@ type Server struct {
 	// Dir holds the server's data and log.
 	Dir string
 
-	tb    testing.TB
-	args  []string
-	mu    sync.Mutex
-	cmd   *exec.Cmd
-	after func(*Server) // runs after each start, like setting up a cluster
+	tb       testing.TB
+	args     []string
+	tls      *tls.Config // how clients reach a TLS-only server
+	password string
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	after    func(*Server) // runs after each start, like setting up a cluster
 }
 
 // Start runs a standalone server and stops it when the test ends.
@@ -58,6 +61,37 @@ func StartCluster(tb testing.TB) *Server {
 	s.after = (*Server).ownAllSlots
 	s.Start()
 	return s
+}
+
+// StartTLS runs a server that speaks only TLS, with the certificate and key
+// in the PEM files given; clients reach it with client.
+func StartTLS(tb testing.TB, certFile, keyFile string, client *tls.Config) *Server {
+	tb.Helper()
+	s := newServer(tb, "--tls-cert-file", certFile, "--tls-key-file", keyFile,
+		"--tls-auth-clients", "no")
+	for i, a := range s.args {
+		if a == "--port" {
+			s.args[i+1], s.args = "0", append(s.args, "--tls-port", portOf(s.Addr))
+			break
+		}
+	}
+	s.tls = client
+	s.Start()
+	return s
+}
+
+// StartWithPassword runs a server that requires password.
+func StartWithPassword(tb testing.TB, password string) *Server {
+	tb.Helper()
+	s := newServer(tb, "--requirepass", password)
+	s.password = password
+	s.Start()
+	return s
+}
+
+func portOf(addr string) string {
+	_, port, _ := net.SplitHostPort(addr)
+	return port
 }
 
 func newServer(tb testing.TB, extra ...string) *Server {
@@ -114,7 +148,7 @@ func (s *Server) Start() {
 
 // waitReady polls with PING until the server has loaded its data.
 func (s *Server) waitReady() error {
-	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, DialTimeout: time.Second})
+	c := redis.NewClient(s.options(&redis.Options{MaxRetries: -1, DialTimeout: time.Second}))
 	defer c.Close()
 	deadline := time.Now().Add(startTimeout)
 	for {
@@ -156,16 +190,22 @@ func (s *Server) Restart() {
 
 // Client returns a client of the server, closed when the test ends.
 func (s *Server) Client() *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: s.Addr})
+	c := redis.NewClient(s.options(&redis.Options{}))
 	s.tb.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// options completes client options to reach this server.
+func (s *Server) options(o *redis.Options) *redis.Options {
+	o.Addr, o.TLSConfig, o.Password = s.Addr, s.tls, s.password
+	return o
 }
 
 // ownAllSlots gives this node every slot, once, and waits until the
 // cluster says it is ok. A restarted node keeps its slots in nodes.conf.
 func (s *Server) ownAllSlots() {
 	ctx := context.Background()
-	c := redis.NewClient(&redis.Options{Addr: s.Addr})
+	c := redis.NewClient(s.options(&redis.Options{}))
 	defer c.Close()
 
 	info, err := c.ClusterInfo(ctx).Result()

@@ -46,9 +46,16 @@ type Server struct {
 // Start runs a standalone server and stops it when the test ends.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	s := newServer(tb)
+	s := New(tb)
 	s.Start()
 	return s
+}
+
+// New returns a standalone server not started yet, with its address
+// chosen, for tests of what happens before Redis is up.
+func New(tb testing.TB) *Server {
+	tb.Helper()
+	return newServer(tb)
 }
 
 // StartCluster runs a server in cluster mode that serves every slot alone:

@@ -239,7 +239,7 @@ func (s *RedisStore) Validate() error {
 	case len(s.Addresses) > 1 && s.MasterName == "" && !s.Cluster:
 		return errors.New("redis: several addresses need cluster, or master NAME for Sentinel")
 	case strings.ContainsAny(s.KeyPrefix, "{}"):
-		return errors.New("redis: key_prefix must not contain { or }; the store adds its own hash tag")
+		return errors.New("redis: key_prefix must not contain { or }: the store adds a hash tag")
 	case s.PoolSize < 0 || s.DialTimeout < 0 || s.ReadTimeout < 0 || s.WriteTimeout < 0:
 		return errors.New("redis: pool_size and timeouts must not be negative")
 	}
@@ -284,22 +284,32 @@ func (s *RedisStore) Cleanup() error {
 func (s *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // redis
 	s.Addresses = d.RemainingArgs()
+
+	str := func(dst *string) func(*caddyfile.Dispenser) error {
+		return func(d *caddyfile.Dispenser) error { return oneArg(d, dst) }
+	}
+	dur := func(dst *caddy.Duration) func(*caddyfile.Dispenser) error {
+		return func(d *caddyfile.Dispenser) error { return durationArg(d, dst) }
+	}
+	num := func(dst *int) func(*caddyfile.Dispenser) error {
+		return func(d *caddyfile.Dispenser) error { return intArg(d, dst) }
+	}
 	return parseBlock(d, map[string]func(*caddyfile.Dispenser) error{
-		"username":          func(d *caddyfile.Dispenser) error { return oneArg(d, &s.Username) },
-		"password":          func(d *caddyfile.Dispenser) error { return oneArg(d, &s.Password) },
-		"db":                func(d *caddyfile.Dispenser) error { return intArg(d, &s.DB) },
-		"master":            func(d *caddyfile.Dispenser) error { return oneArg(d, &s.MasterName) },
-		"sentinel_username": func(d *caddyfile.Dispenser) error { return oneArg(d, &s.SentinelUsername) },
-		"sentinel_password": func(d *caddyfile.Dispenser) error { return oneArg(d, &s.SentinelPassword) },
+		"username":          str(&s.Username),
+		"password":          str(&s.Password),
+		"db":                num(&s.DB),
+		"master":            str(&s.MasterName),
+		"sentinel_username": str(&s.SentinelUsername),
+		"sentinel_password": str(&s.SentinelPassword),
 		"cluster":           flag(&s.Cluster),
 		"tls":               flag(&s.TLS),
-		"tls_server_name":   func(d *caddyfile.Dispenser) error { return oneArg(d, &s.TLSServerName) },
-		"tls_ca":            func(d *caddyfile.Dispenser) error { return oneArg(d, &s.TLSCA) },
-		"key_prefix":        func(d *caddyfile.Dispenser) error { return oneArg(d, &s.KeyPrefix) },
-		"dial_timeout":      func(d *caddyfile.Dispenser) error { return durationArg(d, &s.DialTimeout) },
-		"read_timeout":      func(d *caddyfile.Dispenser) error { return durationArg(d, &s.ReadTimeout) },
-		"write_timeout":     func(d *caddyfile.Dispenser) error { return durationArg(d, &s.WriteTimeout) },
-		"pool_size":         func(d *caddyfile.Dispenser) error { return intArg(d, &s.PoolSize) },
+		"tls_server_name":   str(&s.TLSServerName),
+		"tls_ca":            str(&s.TLSCA),
+		"key_prefix":        str(&s.KeyPrefix),
+		"dial_timeout":      dur(&s.DialTimeout),
+		"read_timeout":      dur(&s.ReadTimeout),
+		"write_timeout":     dur(&s.WriteTimeout),
+		"pool_size":         num(&s.PoolSize),
 	})
 }
 

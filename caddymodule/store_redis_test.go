@@ -62,7 +62,8 @@ func TestRedisCaddyfile(t *testing.T) {
 	}
 
 	var flags RedisStore
-	err := flags.UnmarshalCaddyfile(caddyfile.NewTestDispenser("redis a:1 b:2 c:3 {\n cluster\n tls\n }"))
+	d := caddyfile.NewTestDispenser("redis a:1 b:2 c:3 {\n cluster\n tls\n }")
+	err := flags.UnmarshalCaddyfile(d)
 	if err != nil || !flags.Cluster || !flags.TLS || len(flags.Addresses) != 3 {
 		t.Errorf("cluster and tls flags: %+v, %v", flags, err)
 	}
@@ -223,10 +224,12 @@ func TestRedisTLS(t *testing.T) {
 	roots := x509.NewCertPool()
 	caPEM, _ := os.ReadFile(caFile)
 	roots.AppendCertsFromPEM(caPEM)
-	srv := redistest.StartTLS(t, certFile, keyFile, &tls.Config{RootCAs: roots, ServerName: "redis.test"})
+	client := &tls.Config{RootCAs: roots, ServerName: "redis.test"}
+	srv := redistest.StartTLS(t, certFile, keyFile, client)
 	ctx := context.Background()
 
-	m, err := loadRedis(t, `{"addresses":["`+srv.Addr+`"],"tls_ca":"`+caFile+`","tls_server_name":"redis.test"}`)
+	addr := `"addresses":["` + srv.Addr + `"]`
+	m, err := loadRedis(t, `{`+addr+`,"tls_ca":"`+caFile+`","tls_server_name":"redis.test"}`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +279,8 @@ func writeTestPKI(t *testing.T, dir, name string) (ca, cert, key string) {
 		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name},
 		DNSNames: []string{name}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
 	caCert, _ := x509.ParseCertificate(caDER)
 	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, caCert, &leafKey.PublicKey, caKey)
@@ -287,7 +291,8 @@ func writeTestPKI(t *testing.T, dir, name string) (ca, cert, key string) {
 
 	write := func(file, kind string, der []byte) string {
 		p := filepath.Join(dir, file)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
+		block := pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der})
+		if err := os.WriteFile(p, block, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		return p

@@ -32,7 +32,8 @@ func (s *downStore) Apply(ctx context.Context, ops ...flow.Op) error {
 	return s.Store.Apply(ctx, ops...)
 }
 
-func (s *downStore) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error) {
+func (s *downStore) Claim(ctx context.Context, now time.Time, lease time.Duration,
+	limit int) ([]string, error) {
 	if s.down.Load() {
 		return nil, flow.ErrStoreUnavailable
 	}

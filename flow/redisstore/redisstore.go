@@ -173,7 +173,8 @@ func (s *Store) token() string {
 
 // Claim implements flow.Store in one script. If the answer is lost and the
 // client retries, the keys of the first attempt wait for their lease.
-func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error) {
+func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration,
+	limit int) ([]string, error) {
 	if limit <= 0 {
 		return nil, nil
 	}

@@ -161,7 +161,8 @@ func (h *engineEnv) runFlow(t *testing.T, user string, measure func(string, func
 	ctx := context.Background()
 	measure("continue page", func() { do(http.MethodGet, link, nil) })
 	measure("start", func() {
-		do(http.MethodPost, h.srv.URL+"/handoff/start", strings.NewReader(url.Values{"t": {token}}.Encode()))
+		form := url.Values{"t": {token}}.Encode()
+		do(http.MethodPost, h.srv.URL+"/handoff/start", strings.NewReader(form))
 	})
 	measure("task page", func() { do(http.MethodGet, h.srv.URL+"/checkout", nil) })
 	measure("completion", func() { page = do(http.MethodGet, h.srv.URL+"/checkout/done", nil) })

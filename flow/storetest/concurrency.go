@@ -47,7 +47,8 @@ func testConcurrentCreate(e *env) {
 
 	// The winner's value and the winner's timer, nothing of the losers.
 	e.wantValue("f/race", strconv.Itoa(winner))
-	e.wantTimers("f/", flow.Timer{Key: "f/race", Due: e.now().Add(time.Duration(winner) * time.Millisecond)})
+	due := e.now().Add(time.Duration(winner) * time.Millisecond)
+	e.wantTimers("f/", flow.Timer{Key: "f/race", Due: due})
 }
 
 // testConcurrentIncrements has many goroutines add one to a counter by
@@ -98,7 +99,8 @@ func (e *env) increment(key string) error {
 func testConcurrentClaims(e *env) {
 	var ops []flow.Op
 	for i := range claimable {
-		ops = append(ops, flow.Schedule(fmt.Sprintf("d/%02d", i), e.now().Add(-time.Duration(i)*time.Millisecond)))
+		due := e.now().Add(-time.Duration(i) * time.Millisecond)
+		ops = append(ops, flow.Schedule(fmt.Sprintf("d/%02d", i), due))
 	}
 	e.mustApply(ops...)
 
@@ -116,7 +118,8 @@ func testConcurrentClaims(e *env) {
 				}
 				for _, k := range keys {
 					if prev, dup := owner[k]; dup {
-						errs = append(errs, fmt.Errorf("key %s claimed by workers %d and %d", k, prev, w))
+						err := fmt.Errorf("key %s claimed by workers %d and %d", k, prev, w)
+						errs = append(errs, err)
 					}
 					owner[k] = w
 				}

@@ -9,7 +9,8 @@ import (
 
 func testSchedule(e *env) {
 	t0 := e.now()
-	e.mustApply(flow.Schedule("f/a", t0.Add(time.Minute)), flow.Schedule("f/b", t0.Add(2*time.Minute)))
+	e.mustApply(flow.Schedule("f/a", t0.Add(time.Minute)),
+		flow.Schedule("f/b", t0.Add(2*time.Minute)))
 	e.wantTimers("", flow.Timer{Key: "f/a", Due: t0.Add(time.Minute)},
 		flow.Timer{Key: "f/b", Due: t0.Add(2 * time.Minute)})
 
@@ -109,7 +110,8 @@ func testTimersPrefix(e *env) {
 	t0 := e.now()
 	var ops []flow.Op
 	for i := range 5 {
-		ops = append(ops, flow.Schedule(fmt.Sprintf("d/%d", i), t0.Add(time.Duration(5-i)*time.Minute)))
+		due := t0.Add(time.Duration(5-i) * time.Minute)
+		ops = append(ops, flow.Schedule(fmt.Sprintf("d/%d", i), due))
 	}
 	for i := range 3 {
 		ops = append(ops, flow.Schedule(fmt.Sprintf("x/%d", i), t0.Add(time.Duration(i)*time.Hour)))
@@ -118,14 +120,18 @@ func testTimersPrefix(e *env) {
 	e.mustApply(ops...)
 
 	got, n := e.timers("d/", 2)
-	want := []flow.Timer{{Key: "d/4", Due: t0.Add(time.Minute)}, {Key: "d/3", Due: t0.Add(2 * time.Minute)}}
+	want := []flow.Timer{
+		{Key: "d/4", Due: t0.Add(time.Minute)},
+		{Key: "d/3", Due: t0.Add(2 * time.Minute)},
+	}
 	if n != 5 || len(got) != 2 || !sameTimer(got[0], want[0]) || !sameTimer(got[1], want[1]) {
 		e.Fatalf("Timers(d/, 2) = %v, %d; want %v, 5", got, n, want)
 	}
 	if got, n := e.timers("x/", 0); len(got) != 0 || n != 3 {
 		e.Fatalf("Timers(x/, 0) = %v, %d; want none, 3", got, n)
 	}
-	if got, n := e.timers("", 100); len(got) != 10 || n != 10 || got[0].Key != "f/a" || got[9].Key != "x/2" {
+	got, n = e.timers("", 100)
+	if len(got) != 10 || n != 10 || got[0].Key != "f/a" || got[9].Key != "x/2" {
 		e.Fatalf("Timers(\"\", 100) = %v, %d; want 10 from f/a to x/2", got, n)
 	}
 	if got, n := e.timers("zz", 10); len(got) != 0 || n != 0 {

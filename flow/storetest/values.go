@@ -36,7 +36,8 @@ func testUpdateByRevision(e *env) {
 		e.Fatalf("update kept revision %d", first.Rev)
 	}
 
-	e.wantConflict(e.apply(flow.Update("f/a", first.Rev, []byte("three"), 0)), "updating at a stale revision")
+	err := e.apply(flow.Update("f/a", first.Rev, []byte("three"), 0))
+	e.wantConflict(err, "updating at a stale revision")
 	e.wantValue("f/a", "two")
 	e.wantConflict(e.apply(flow.Update("f/none", first.Rev, []byte("x"), 0)), "updating an absent key")
 	e.wantAbsent("f/none")
@@ -109,7 +110,8 @@ func testValuesByteForByte(e *env) {
 	}
 	for k, v := range values {
 		if got := e.get(k); !bytes.Equal(got.Value, v) {
-			e.Fatalf("Get(%q) returned %d bytes that differ from the %d stored", k, len(got.Value), len(v))
+			e.Fatalf("Get(%q) returned %d bytes that differ from the %d stored",
+				k, len(got.Value), len(v))
 		}
 	}
 }
@@ -135,7 +137,8 @@ func testLifetimeByClock(e *env) {
 }
 
 func testWriteResetsLifetime(e *env) {
-	e.mustApply(flow.Create("f/a", []byte("a"), 10*time.Second), flow.Create("f/b", []byte("b"), 10*time.Second))
+	e.mustApply(flow.Create("f/a", []byte("a"), 10*time.Second),
+		flow.Create("f/b", []byte("b"), 10*time.Second))
 	e.clock.Advance(5 * time.Second)
 
 	// An update sets a new lifetime from now, or none.
@@ -173,7 +176,8 @@ func testRevisionsNeverReused(e *env) {
 		e.mustApply(flow.Delete("f/b", 0))
 		e.clock.Advance(time.Second)
 		e.mustApply(flow.Create("f/a", []byte("new"), time.Second))
-		e.wantConflict(e.apply(flow.Update("f/a", old, []byte("stale"), 0)), "updating at a revision from before")
+		err := e.apply(flow.Update("f/a", old, []byte("stale"), 0))
+		e.wantConflict(err, "updating at a revision from before")
 		note("f/a")
 		e.mustApply(flow.Delete("f/a", 0))
 	}

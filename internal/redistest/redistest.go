@@ -114,6 +114,7 @@ func newServer(tb testing.TB, extra ...string) *Server {
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
 		"--appendonly", "yes", "--appendfsync", "always", "--save", "",
 		"--logfile", filepath.Join(dir, "redis.log"), "--protected-mode", "no",
+		"--repl-diskless-sync-delay", "0",
 	}, extra...)
 	tb.Cleanup(s.Stop)
 	return s

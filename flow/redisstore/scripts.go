@@ -27,55 +27,61 @@ var applyScript = redis.NewScript(`
 local now, token, grace = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local n = #KEYS - 3
 local function arg(i, j) return ARGV[3 + (i - 1) * 6 + j] end
+local function writes(kind) return kind == 'C' or kind == 'U' end
 
--- liveRev returns the revision of a value, or false if absent or expired.
-local function liveRev(k)
-  local f = redis.call('HMGET', k, 'r', 'e')
-  if not f[1] or (f[2] and tonumber(f[2]) <= now) then return false end
-  return f[1]
-end
-
--- A call the client sent again, after losing the answer, finds its token
--- on its first write and succeeds without writing twice.
+-- Read each value an op writes or checks, once: its revision, whether it
+-- is live (present and not expired), and the token of the call that wrote
+-- it first.
+local old, live, first = {}, {}, nil
 for i = 1, n do
   local kind = arg(i, 1)
-  if kind == 'C' or kind == 'U' then
-    if redis.call('HGET', KEYS[3 + i], 't') == token then return 0 end
-    break
+  if writes(kind) or (kind == 'D' and arg(i, 3) ~= '0') then
+    local f = redis.call('HMGET', KEYS[3 + i], 'r', 'e', 't')
+    old[i] = tonumber(f[1] or '0')
+    live[i] = f[1] and not (f[2] and tonumber(f[2]) <= now) and f[1]
+    if writes(kind) and not first then
+      first = i
+      -- A call the client sent again, after losing the answer, finds
+      -- its token and succeeds without writing twice.
+      if f[3] == token then return 0 end
+    end
   end
 end
 
 for i = 1, n do
   local kind, want = arg(i, 1), arg(i, 3)
-  if kind == 'C' or kind == 'U' or (kind == 'D' and want ~= '0') then
-    local cur = liveRev(KEYS[3 + i])
-    if (kind == 'C' and cur) or (kind ~= 'C' and cur ~= want) then return i end
+  if (kind == 'C' and live[i]) or (kind == 'U' and live[i] ~= want) or
+     (kind == 'D' and want ~= '0' and live[i] ~= want) then
+    return i
   end
 end
 
-local first = true
 for i = 1, n do
   local kind, key, k = arg(i, 1), arg(i, 2), KEYS[3 + i]
-  if kind == 'C' or kind == 'U' then
+  if writes(kind) then
     -- Revisions come from one counter, and always exceed the key's last
     -- one, even if the counter was lost.
-    local old = tonumber(redis.call('HGET', k, 'r') or '0')
     local rev = redis.call('INCR', KEYS[1])
-    if rev <= old then
-      rev = old + 1
+    if rev <= old[i] then
+      rev = old[i] + 1
       redis.call('SET', KEYS[1], string.format('%d', rev))
     end
-    redis.call('DEL', k)
-    redis.call('HSET', k, 'v', arg(i, 6), 'r', string.format('%d', rev))
+    local fields = {'v', arg(i, 6), 'r', string.format('%d', rev)}
     local ttl = tonumber(arg(i, 4))
     if ttl > 0 then
-      redis.call('HSET', k, 'e', string.format('%d', now + ttl))
+      fields[#fields + 1] = 'e'
+      fields[#fields + 1] = string.format('%d', now + ttl)
+    end
+    if i == first then
+      fields[#fields + 1] = 't'
+      fields[#fields + 1] = token
+    end
+    redis.call('DEL', k)
+    redis.call('HSET', k, unpack(fields))
+    if ttl > 0 then
       redis.call('PEXPIRE', k, string.format('%d', ttl + grace))
     end
-    if first then
-      redis.call('HSET', k, 't', token)
-      first = false
-    end
+    old[i] = rev
   elseif kind == 'D' then
     redis.call('DEL', k)
   elseif kind == 'S' then

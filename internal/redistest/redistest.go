@@ -1,6 +1,7 @@
 // Package redistest runs real redis-server processes for tests: one per
 // call, on a free loopback port, with its data in a temporary directory and
-// the append-only file on, so that a restart keeps what was written.
+// the append-only file on, so that a restart keeps what was written (Stop
+// shuts down cleanly, which syncs the file).
 //
 // Tests that need Redis fail, not skip, when redis-server is missing:
 // scripts/setup.sh installs it.
@@ -112,7 +113,7 @@ func newServer(tb testing.TB, extra ...string) *Server {
 	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Dir: dir, tb: tb}
 	s.args = append([]string{bin,
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
-		"--appendonly", "yes", "--appendfsync", "always", "--save", "",
+		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
 		"--logfile", filepath.Join(dir, "redis.log"), "--protected-mode", "no",
 		"--repl-diskless-sync-delay", "0",
 	}, extra...)

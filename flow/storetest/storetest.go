@@ -75,6 +75,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"TimersApartFromValues", testTimersApartFromValues},
 		{"ClaimDueOnly", testClaimDueOnly},
 		{"ClaimLease", testClaimLease},
+		{"ClaimNoLease", testClaimNoLease},
 		{"ClaimLimit", testClaimLimit},
 		{"TimersPrefixAndCount", testTimersPrefix},
 		{"RevisionsNeverReused", testRevisionsNeverReused},

@@ -84,6 +84,16 @@ func testClaimLease(e *env) {
 	e.wantClaim(lease, 10)
 }
 
+// testClaimNoLease claims with a lease of 0: a key stays due, is returned
+// once per call, and keeps its timer.
+func testClaimNoLease(e *env) {
+	e.mustApply(flow.Schedule("d/a", e.now()), flow.Schedule("d/b", e.now().Add(-time.Second)))
+	for range 3 {
+		e.wantClaim(0, 10, "d/a", "d/b")
+	}
+	e.wantTimers("d/", flow.Timer{Key: "d/a", Due: e.now()}, flow.Timer{Key: "d/b", Due: e.now()})
+}
+
 func testClaimLimit(e *env) {
 	for i := range 5 {
 		e.mustApply(flow.Schedule(fmt.Sprintf("d/%d", i), e.now().Add(-time.Duration(i)*time.Second)))

@@ -122,6 +122,12 @@ var opCodes = map[flow.OpKind]string{
 }
 
 // Apply implements flow.Store in one script.
+//
+// TODO: an option to WAIT for a replica after writes. Replication is
+// asynchronous, so a failover can lose a step the old master acknowledged,
+// such as a verify that released a result, which could then be released
+// again; waiting costs a round trip per step, so it is left to the
+// operator's min-replicas-to-write for now.
 func (s *Store) Apply(ctx context.Context, ops ...flow.Op) error {
 	if len(ops) == 0 {
 		return nil
@@ -187,6 +193,10 @@ func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration,
 }
 
 // Timers implements flow.Store in one script.
+//
+// TODO: with a prefix, the script reads every matching timer to find the
+// earliest; health checks ask for the outbox's, which is small while
+// deliveries succeed. Keep a sorted set per key kind if backlogs grow large.
 func (s *Store) Timers(ctx context.Context, prefix string, limit int) ([]flow.Timer, int, error) {
 	lo, hi := lexRange(prefix)
 	res, err := timersScript.Run(ctx, s.c, []string{s.byDue, s.byKey},

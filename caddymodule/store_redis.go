@@ -52,7 +52,8 @@ type RedisStore struct {
 	DB int `json:"db,omitempty"`
 
 	// MasterName names the master the Sentinels at Addresses watch. Setting
-	// it connects through Sentinel, which follows failovers.
+	// it connects through Sentinel, which follows failovers. Default: none,
+	// no Sentinel.
 	MasterName string `json:"master_name,omitempty"`
 	// SentinelUsername and SentinelPassword authenticate with the Sentinels
 	// when they require it; the password may be {env.NAME} or {file.PATH}.
@@ -61,6 +62,7 @@ type RedisStore struct {
 	SentinelPassword string `json:"sentinel_password,omitempty"`
 
 	// Cluster connects to a Redis Cluster through the nodes at Addresses.
+	// Default: off.
 	Cluster bool `json:"cluster,omitempty"`
 
 	// TLS connects with TLS 1.2 or later, checking the server's

@@ -335,17 +335,6 @@ func TestBotStatePendingDeliveryLandsAfterRestart(t *testing.T) {
 // before Caddy stopped comes back when its lease ends.
 const leaseSkip = 2 * time.Minute
 
-// waitLog waits until the handler logged a line containing mark.
-func waitLog(t *testing.T, c *Caddy, mark string) {
-	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for !strings.Contains(c.Logs(), mark) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no log line with %s", mark)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
 
 func TestBotStateDeliverFull(t *testing.T) {
 	s := newBotStateEnv(t, "memory", "full")

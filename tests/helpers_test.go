@@ -209,3 +209,15 @@ func (h *hookReceiver) waitEvents(t *testing.T, n int) []flow.Event {
 		}
 	}
 }
+
+// waitLog waits until the handler logged a line containing mark.
+func waitLog(t *testing.T, c *Caddy, mark string) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !strings.Contains(c.Logs(), mark) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line with %s", mark)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -59,8 +59,8 @@ const frRetry = "Nous avons prévenu {bot}. Vous pouvez réessayer depuis votre 
 var catalog = map[string]map[string]string{
 	"en": {
 		"bot":           "the bot",
-		"minutes.one":   "1 minute",
-		"minutes.other": "{n} minutes",
+		"minutes.one":   "1\u00a0minute",
+		"minutes.other": "{n}\u00a0minutes",
 
 		"continue.site.heading":  "Continue to your task",
 		"continue.site.message":  "Your chat with {bot} sent you here to finish a task on this site.",
@@ -148,8 +148,8 @@ var catalog = map[string]map[string]string{
 	},
 	"de": {
 		"bot":           "dem Bot",
-		"minutes.one":   "1 Minute",
-		"minutes.other": "{n} Minuten",
+		"minutes.one":   "1\u00a0Minute",
+		"minutes.other": "{n}\u00a0Minuten",
 
 		"continue.site.heading": "Weiter zur Aufgabe",
 		"continue.site.message": "Ihr Chat mit {bot} hat Sie hierher geschickt, " +
@@ -248,8 +248,8 @@ var catalog = map[string]map[string]string{
 	// French puts a no-break space before a colon.
 	"fr": {
 		"bot":           "le bot",
-		"minutes.one":   "1 minute",
-		"minutes.other": "{n} minutes",
+		"minutes.one":   "1\u00a0minute",
+		"minutes.other": "{n}\u00a0minutes",
 
 		"continue.site.heading": "Continuer vers votre tâche",
 		"continue.site.message": "Votre conversation avec {bot} vous a envoyé ici " +

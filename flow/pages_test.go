@@ -179,7 +179,7 @@ func TestFinishPage(t *testing.T) {
 		`data-code="042917"`,
 		`<span>042</span><span>917</span>`,
 		`<span class="sr">0 4 2, 9 1 7</span>`,
-		"expires in 10 minutes",
+		"expires in 10\u00a0minutes",
 		"--on-brand: #000000",
 		`<style nonce="NONCE123">`,
 		`<script nonce="NONCE123">`,
@@ -228,8 +228,8 @@ func TestPagesInEveryLanguage(t *testing.T) {
 
 func TestCodeMinutes(t *testing.T) {
 	cases := map[time.Duration]string{
-		30 * time.Second: "1 minute", time.Minute: "1 minute",
-		90 * time.Second: "2 minutes", 10 * time.Minute: "10 minutes",
+		30 * time.Second: "1\u00a0minute", time.Minute: "1\u00a0minute",
+		90 * time.Second: "2\u00a0minutes", 10 * time.Minute: "10\u00a0minutes",
 	}
 	for ttl, want := range cases {
 		d := newPageData(Brand{}, "en", "", codeMinutes(ttl))

@@ -119,6 +119,7 @@ func (tb *tab) number() string {
 		Groups   []string `json:"groups"`
 		Gap      float64  `json:"gap"`
 		FontSize float64  `json:"fontSize"`
+		Lines    int      `json:"lines"`
 		Left     float64  `json:"left"`
 		Right    float64  `json:"right"`
 		Width    float64  `json:"width"`
@@ -129,6 +130,7 @@ func (tb *tab) number() string {
 		return {code: code.dataset.code, groups: spans.map(s => s.textContent),
 			gap: spans.length > 1 ? spans[1].getBoundingClientRect().left - spans[0].getBoundingClientRect().right : 0,
 			fontSize: parseFloat(getComputedStyle(code).fontSize),
+			lines: new Set(spans.map(s => Math.round(s.getBoundingClientRect().top))).size,
 			left: r.left, right: r.right, width: document.documentElement.clientWidth};
 	})()`)
 	if strings.Join(s.Groups, "") != s.Code || len(s.Code) < 6 {
@@ -142,8 +144,11 @@ func (tb *tab) number() string {
 	if s.Gap < 8 {
 		tb.t.Errorf("groups %.1fpx apart; want a visible gap", s.Gap)
 	}
-	if s.FontSize < 28 {
+	if s.FontSize < 24 {
 		tb.t.Errorf("number in %.0fpx type; want it large", s.FontSize)
+	}
+	if s.Lines != 1 {
+		tb.t.Errorf("number on %d lines; want one", s.Lines)
 	}
 	if s.Left < 0 || s.Right > s.Width {
 		tb.t.Errorf("number from %.0f to %.0fpx, outside the %.0fpx viewport", s.Left, s.Right, s.Width)

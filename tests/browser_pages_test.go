@@ -145,7 +145,10 @@ func TestBrowserOperatorTemplatesInFrench(t *testing.T) {
 		}
 	}
 	s := newShopEnv(t, `pages {
+			title "Contoso Tea"
 			bot_name "Contoso Helper"
+			logo /logo.svg
+			color 1f6f4a
 			template finish `+finish+`
 			template message `+message+`
 		}`, "")

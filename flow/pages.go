@@ -244,7 +244,8 @@ func newPageData(brand Brand, lang, site string, minutes int) *PageData {
 // setKind sets the kind of page and its texts.
 func (d *PageData) setKind(kind string) {
 	d.Kind = kind
-	d.Heading, d.Message, d.Hint = d.text(kind+".heading"), d.text(kind+".message"), d.text(kind+".hint")
+	d.Heading, d.Message = d.text(kind+".heading"), d.text(kind+".message")
+	d.Hint = d.text(kind + ".hint")
 }
 
 // setCode puts the magic number on the page.
@@ -286,7 +287,8 @@ func (d *PageData) minutes() string {
 
 // render writes page name with status, after the security headers every page
 // carries: no caching, no referrer, no framing, a strict CSP with a nonce.
-func (p *Pages) render(w http.ResponseWriter, status int, name string, d *PageData, nonce string) error {
+func (p *Pages) render(w http.ResponseWriter, status int, name string, d *PageData,
+	nonce string) error {
 	d.Nonce = nonce
 	pg := p.pages[name]
 	var buf bytes.Buffer

@@ -140,7 +140,8 @@ func TestBrandChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if csp := p.csp(PageFinish, "n"); !strings.Contains(csp, "img-src 'self' https://cdn.example.com;") {
+	csp := p.csp(PageFinish, "n")
+	if !strings.Contains(csp, "img-src 'self' https://cdn.example.com;") {
 		t.Errorf("CSP does not allow the logo's origin: %s", csp)
 	}
 }

@@ -145,7 +145,8 @@ func (tb *tab) checkQuiet() {
 // checks that the keyboard focus is plainly visible.
 func (tb *tab) checkFocus() {
 	tb.t.Helper()
-	if !eval[bool](tb, `[...document.querySelectorAll("button, a[href]")].some(e => e.getClientRects().length)`) {
+	controls := `[...document.querySelectorAll("button, a[href]")].some(e => e.getClientRects().length)`
+	if !eval[bool](tb, controls) {
 		return
 	}
 	tb.do(chromedp.Evaluate[chromedp.Void](`document.activeElement && document.activeElement.blur()`),

@@ -157,7 +157,8 @@ func TestBrowserOperatorTemplatesInFrench(t *testing.T) {
 	tb.setLanguage("fr-FR,fr;q=0.9")
 
 	resp := tb.open(s.link(t, alice))
-	tb.checkPage(resp, pageWant{status: http.StatusOK, heading: "Continuer vers votre tâche", lang: "fr"})
+	tb.checkPage(resp, pageWant{status: http.StatusOK, heading: "Continuer vers votre tâche",
+		lang: "fr"})
 	tb.shot("continue-site-fr")
 	tb.click("main button")
 	resp = tb.click("#confirm")
@@ -173,7 +174,8 @@ func TestBrowserOperatorTemplatesInFrench(t *testing.T) {
 	resp = tb.open(s.base + "/nothing")
 	tb.checkPage(resp, pageWant{status: http.StatusNotFound, heading: "Page introuvable", lang: "fr",
 		custom: true})
-	if got := eval[string](tb, `getComputedStyle(document.querySelector("h1")).color`); got != "rgb(153, 0, 0)" {
+	h1 := eval[string](tb, `getComputedStyle(document.querySelector("h1")).color`)
+	if got := h1; got != "rgb(153, 0, 0)" {
 		t.Errorf("the template's own style did not apply: h1 is %s", got)
 	}
 }

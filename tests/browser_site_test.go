@@ -28,7 +28,8 @@ const brandPages = `pages {
 		}`
 
 // logoSVG is the shop's logo, served by the shop itself.
-const logoSVG = `<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40" viewBox="0 0 40 40">` +
+const logoSVG = `<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40" ` +
+	`viewBox="0 0 40 40">` +
 	`<circle cx="20" cy="20" r="19" fill="#1f6f4a"/><path d="M12 22c0-6 6-11 16-11-1 9-6 15-12 15` +
 	`-2 0-3-1-4-2" fill="#fff"/></svg>`
 
@@ -217,7 +218,8 @@ func TestBrowserSiteFlow(t *testing.T) {
 
 	// The bot verifies what was copied; the flow is then finished.
 	res, err := s.bot.Verify(ctx, alice.Key(), copied)
-	if err != nil || res.Status != flow.StatusVerified || !strings.Contains(string(res.Result), "order-7") {
+	if err != nil || res.Status != flow.StatusVerified ||
+		!strings.Contains(string(res.Result), "order-7") {
 		t.Fatalf("verify: %+v, %v", res, err)
 	}
 	tb.open(link)

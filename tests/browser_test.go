@@ -152,7 +152,8 @@ func (tb *tab) record(ev any) {
 	case *runtime.EventExceptionThrown:
 		tb.problems = append(tb.problems, "exception: "+ev.ExceptionDetails.Text)
 	case *runtime.EventConsoleAPICalled:
-		if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeWarning {
+		switch ev.Type {
+		case runtime.ConsoleAPICalledTypeError, runtime.ConsoleAPICalledTypeWarning:
 			tb.problems = append(tb.problems, "console."+string(ev.Type))
 		}
 	}
@@ -282,8 +283,9 @@ func (tb *tab) allowClipboard(origin string) {
 	id := chromedp.FromContext(tb.ctx).BrowserContextID
 	for _, name := range []string{"clipboard-read", "clipboard-write"} {
 		_, err := chromedp.CallBrowser(tb.ctx, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
-			Permission: &cdpbrowser.PermissionDescriptor{Name: name}, Setting: cdpbrowser.PermissionSettingGranted,
-			Origin: origin, BrowserContextID: id,
+			Permission: &cdpbrowser.PermissionDescriptor{Name: name},
+			Setting:    cdpbrowser.PermissionSettingGranted,
+			Origin:     origin, BrowserContextID: id,
 		})
 		if err != nil {
 			tb.t.Fatalf("granting %s: %v", name, err)

@@ -13,9 +13,14 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
@@ -26,7 +31,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "handoff",
-		Usage: "keygen|link|verify|status|cancel [flags]",
+		Usage: "keygen|link|verify|status|cancel|outbox [flags]",
 		Short: "Makes keys and links, and calls the bot API of bot_handoff",
 		Long: `
 Serves operators and bots written as shell scripts:
@@ -36,12 +41,13 @@ Serves operators and bots written as shell scripts:
   verify   checks the number a user pasted, and prints the flow's result
   status   prints where a conversation's flow stands
   cancel   cancels a conversation's open flow
+  outbox   lists the deliveries waiting or given up, and retries them now
 
 Links and API tokens are signed with the secret in $HANDOFF_LINK_SECRET
 unless --secret-env, --secret-file or --key names another key.`,
 		CobraFunc: func(cmd *cobra.Command) {
 			cmd.AddCommand(keygenCommand(), linkCommand(), verifyCommand(),
-				statusCommand(), cancelCommand())
+				statusCommand(), cancelCommand(), outboxCommand())
 		},
 	})
 }
@@ -297,4 +303,57 @@ func apiCall(cmd *cobra.Command, call func(*botkit.Client, flow.Key) (any, error
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(res)
+}
+
+func outboxCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "outbox [--address ADDR] [--retry ID | --retry-all]",
+		Short: "Lists signal deliveries waiting or given up; retries them now",
+		Long: `Asks the running Caddy's admin API for each bot_handoff handler's outbox: the
+deliveries not yet made and those given up after max_delivery_age (never their
+events). --retry ID, or --retry-all, makes deliveries due now; a given-up
+delivery comes back with a fresh age.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f := cmd.Flags()
+			addr, _ := f.GetString("address")
+			id, _ := f.GetString("retry")
+			all, _ := f.GetBool("retry-all")
+			cmd.SilenceUsage = true
+			return outbox(addr, id, all)
+		},
+	}
+	c.Flags().String("address", caddy.DefaultAdminListen, "the admin API's address")
+	c.Flags().String("retry", "", "the ID of a delivery to retry now")
+	c.Flags().Bool("retry-all", false, "retry every delivery now")
+	return c
+}
+
+func outbox(addr, id string, all bool) error {
+	u := "http://" + addr + "/bot_handoff/outbox"
+	method := http.MethodGet
+	if id != "" || all {
+		method = http.MethodPost
+		if id != "" {
+			u += "?id=" + url.QueryEscape(id)
+		}
+	}
+
+	req, err := http.NewRequest(method, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		return fmt.Errorf("calling the admin API: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("reading the admin API: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("admin API answered %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	_, err = os.Stdout.Write(body)
+	return err
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 
 	"github.com/bothandoff/caddy-bothandoff/flow"
 )
@@ -70,6 +71,12 @@ func (h *Handler) engineConfig(ctx caddy.Context) (*flow.Config, error) {
 		LogIDs:         h.LogIDs,
 		Observer:       newMetrics(ctx),
 		ClientIP:       clientIP,
+	}
+	if len(h.TrustedChannels) > 0 {
+		cfg.TrustedChannels = h.TrustedChannels
+		h.logger.Warn("trusted_channels: flows from these channels complete WITHOUT a magic "+
+			"number; anyone who opens such a link completes it for the user it names",
+			zap.Strings("channels", h.TrustedChannels))
 	}
 	limits, err := h.RateLimit.limits()
 	if err != nil {

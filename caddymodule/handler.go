@@ -101,6 +101,15 @@ type Handler struct {
 	// RateLimit bounds how fast clients open links and call verify.
 	RateLimit RateLimit `json:"rate_limit,omitzero"`
 
+	// TrustedChannels are channel IDs whose embedded web views the channel
+	// itself binds to the signed-in user. Flows from these channels complete
+	// without a magic number, and the bot verifies with an empty code.
+	// RISK: the number is what proves that the person who finished in the
+	// browser is the person in the chat; without it, anyone who opens the
+	// link completes the flow for the user it names. Only list a channel
+	// whose links cannot be opened by anyone else. Default: none; off.
+	TrustedChannels []string `json:"trusted_channels,omitempty"`
+
 	// LogIDs adds user and conversation IDs to log lines. They identify
 	// people, so they are left out unless the operator needs them.
 	LogIDs bool `json:"log_ids,omitempty"`
@@ -162,6 +171,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("configuring handoff engine: %w", err)
 	}
 	registerOutbox(ctx, h.engine, h.namespace())
+	addRunning(h)
 
 	run, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
@@ -182,8 +192,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	return h.engine.ServeHTTP(w, r, next.ServeHTTP)
 }
 
-// Cleanup stops the worker and closes the store.
+// Cleanup stops the worker; Caddy cleans up the sub-modules, which close
+// their stores.
 func (h *Handler) Cleanup() error {
+	removeRunning(h)
 	if h.cancel != nil {
 		h.cancel()
 	}

@@ -117,6 +117,10 @@ func (e *Engine) verifyCode(ctx context.Context, conv, input string) (*VerifyRes
 		if t, done := e.verifyGate(rec, now); done {
 			return t, nil
 		}
+		if !rec.NoNumber && rec.Digits > 0 && len(code) != rec.Digits {
+			// Text that cannot be the number is no guess at it.
+			return txn{result: fmt.Errorf("%w: want %d digits", ErrMalformedCode, rec.Digits)}, nil
+		}
 
 		if !Equal(rec.CodeMAC, e.codeMAC(rec.ID, code)) {
 			rec.Attempts++
@@ -292,6 +296,7 @@ var apiErrors = []struct {
 	code   string
 }{
 	{ErrInvalidCode, http.StatusUnprocessableEntity, "invalid_code"},
+	{ErrMalformedCode, http.StatusBadRequest, "malformed_code"},
 	{ErrLocked, http.StatusLocked, "locked"},
 	{ErrExpired, http.StatusGone, "expired"},
 	{ErrNoFlow, http.StatusNotFound, "no_flow"},

@@ -87,6 +87,8 @@ var catalog = map[string]map[string]string{
 		"finish.selected": "Number selected: copy it with your device's Copy command.",
 		"finish.select":   "Tap or click the number to select it.",
 
+		"done.heading":        "You're done",
+		"done.message":        "Go back to your chat with {bot}: it carries on there.",
 		"shown.heading":       "Number already shown",
 		"shown.message":       "For your safety, the number is shown only once.",
 		"shown.hint":          "If you have not pasted it yet, ask {bot} for a new link.",
@@ -177,6 +179,8 @@ var catalog = map[string]map[string]string{
 		"finish.selected": "Code markiert: Kopieren Sie ihn mit der Kopierfunktion Ihres Geräts.",
 		"finish.select":   "Tippen oder klicken Sie auf den Code, um ihn zu markieren.",
 
+		"done.heading":  "Geschafft",
+		"done.message":  "Kehren Sie zu Ihrem Chat mit {bot} zurück; dort geht es weiter.",
 		"shown.heading": "Code bereits angezeigt",
 		"shown.message": "Zu Ihrer Sicherheit wird der Code nur einmal angezeigt.",
 		"shown.hint": "Falls Sie ihn noch nicht eingefügt haben, fordern Sie im Chat mit {bot} " +
@@ -278,6 +282,8 @@ var catalog = map[string]map[string]string{
 			"de votre appareil.",
 		"finish.select": "Touchez ou cliquez sur le code pour le sélectionner.",
 
+		"done.heading":  "C'est terminé",
+		"done.message":  "Retournez à votre conversation avec {bot}\u00a0: la suite se passe là-bas.",
 		"shown.heading": "Code déjà affiché",
 		"shown.message": "Pour votre sécurité, le code n'est affiché qu'une seule fois.",
 		"shown.hint": "Si vous ne l'avez pas encore collé, demandez un nouveau lien " +

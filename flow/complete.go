@@ -130,6 +130,10 @@ func (e *Engine) showFlow(w http.ResponseWriter, r *http.Request, next Next, rec
 		e.pageStatus(w, r, rec)
 		return
 	}
+	if rec.NoNumber {
+		e.page(w, r, http.StatusOK, "done")
+		return
+	}
 
 	rec, code, err := e.takeDisplay(r.Context(), rec.Handle())
 	if err != nil {
@@ -150,8 +154,12 @@ func (e *Engine) pageStatus(w http.ResponseWriter, r *http.Request, rec *Record)
 		e.page(w, r, http.StatusForbidden, "declined")
 	case rec.Status == StatusFailed && rec.Error == "cancelled":
 		e.page(w, r, http.StatusOK, "cancelled")
-	case rec.Status == StatusFailed:
+	case rec.Status == StatusFailed && upstreamFailures[rec.Error]:
 		e.page(w, r, http.StatusBadGateway, "failed")
+	case rec.Status == StatusFailed:
+		// A failure the user or the site reported is an answer, not an
+		// error of this request.
+		e.page(w, r, http.StatusOK, "failed")
 	case rec.Status == StatusExpired:
 		e.page(w, r, http.StatusGone, "expired")
 	case rec.Status == StatusSuperseded || rec.Status == StatusCancelled:
@@ -159,6 +167,14 @@ func (e *Engine) pageStatus(w http.ResponseWriter, r *http.Request, rec *Record)
 	default:
 		e.page(w, r, http.StatusConflict, "finished")
 	}
+}
+
+// upstreamFailures are the failure codes that mean a provider misbehaved:
+// their pages answer 502. Other failures were the user's or the site's.
+var upstreamFailures = map[string]bool{
+	"exchange_failed": true, "invalid_id_token": true, "userinfo_failed": true,
+	"provider_error": true, "server_error": true, "temporarily_unavailable": true,
+	"session_mismatch": true, "amount_mismatch": true, "site_error": true,
 }
 
 // settle applies a provider's outcome to the pending flow h names, exactly
@@ -174,6 +190,11 @@ func (e *Engine) settle(ctx context.Context, h Handle, out *Outcome, show bool) 
 		}
 		if rec.Status != StatusPending {
 			return txn{}, nil
+		}
+		if !now.Before(rec.Deadline) {
+			// Past its deadline the flow is over, even if the worker has
+			// not got to it yet.
+			return e.expireNow(rec, now, ErrExpired), nil
 		}
 		if out.State != nil {
 			sealed, err := e.seal(out.State, "state", rec.ID)
@@ -200,9 +221,12 @@ func (e *Engine) settle(ctx context.Context, h Handle, out *Outcome, show bool) 
 
 // complete moves rec to completed with a fresh magic number.
 func (e *Engine) complete(rec *Record, result json.RawMessage, show bool, now time.Time) (string, txn, error) {
-	code, err := NewCode(e.rand, e.digits)
-	if err != nil {
-		return "", txn{}, err
+	var code string
+	var err error
+	if rec.NoNumber = e.trusted[rec.Ref.ChannelID]; !rec.NoNumber {
+		if code, err = NewCode(e.rand, e.digits); err != nil {
+			return "", txn{}, err
+		}
 	}
 	if len(result) == 0 {
 		result = json.RawMessage("{}")
@@ -210,14 +234,14 @@ func (e *Engine) complete(rec *Record, result json.RawMessage, show bool, now ti
 	if rec.Result, err = e.seal(result, "result", rec.ID); err != nil {
 		return "", txn{}, err
 	}
-	if !show {
+	if !show && !rec.NoNumber {
 		if rec.Display, err = e.seal([]byte(code), "display", rec.ID); err != nil {
 			return "", txn{}, err
 		}
 	}
 
 	rec.Status, rec.Waiting, rec.State = StatusCompleted, false, nil
-	rec.CodeMAC = e.codeMAC(rec.ID, code)
+	rec.CodeMAC, rec.Digits = e.codeMAC(rec.ID, code), len(code)
 	rec.CodeExpires = now.Add(e.codeTTL)
 
 	ev := e.newEvent(EventCompleted, rec, now)

@@ -89,6 +89,14 @@ type Config struct {
 
 	// Limits bounds how fast clients open links and call verify.
 	Limits Limits
+
+	// TrustedChannels are channel IDs whose web views the channel itself
+	// binds to the signed-in user, such as a task module that only that
+	// user can open. Their flows complete without a magic number and the bot
+	// verifies with an empty code. The risk: anyone who opens the link in
+	// such a channel completes the flow for the user the link names, so the
+	// channel, not the number, must keep other people out. Default: none.
+	TrustedChannels []string
 	// ClientIP returns the client's IP for rate limits. Default: the host of
 	// the request's RemoteAddr. Behind proxies, give one that honours the
 	// proxies the operator trusts.
@@ -134,6 +142,7 @@ type Engine struct {
 	startPerFlow *limiter
 	verifyPerIP  *limiter
 	clientIP     func(*http.Request) string
+	trusted      map[string]bool
 
 	wake chan struct{}
 }
@@ -174,6 +183,10 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if e.clientIP == nil {
 		e.clientIP = remoteIP
+	}
+	e.trusted = map[string]bool{}
+	for _, ch := range cfg.TrustedChannels {
+		e.trusted[ch] = true
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -431,6 +444,7 @@ func (e *Engine) view(rec *Record, r *http.Request) (*Flow, error) {
 		State:    state,
 		Status:   rec.Status,
 		Deadline: rec.Deadline,
+		Now:      e.now(),
 		Prefix:   e.prefix,
 	}
 	if r != nil {

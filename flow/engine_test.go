@@ -244,9 +244,9 @@ func TestSiteFailure(t *testing.T) {
 	b := e.browser()
 	resp := e.open(b, e.link())
 	resp.Body.Close()
-	resp, _ = e.get(b, "/checkout/fail")
-	if resp.StatusCode != http.StatusBadGateway {
-		t.Errorf("failed task page: %d", resp.StatusCode)
+	resp, body := e.get(b, "/checkout/fail")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "did not work") {
+		t.Errorf("failed task page: %d: %s", resp.StatusCode, body)
 	}
 	e.work()
 	evs := e.signal.Events()
@@ -281,5 +281,47 @@ func TestDeliveryRetriedUntilItLands(t *testing.T) {
 	e.work()
 	if n := len(e.signal.Events()); n != 1 {
 		t.Fatalf("delivered %d after recovery; want 1", n)
+	}
+}
+
+func TestTrustedChannelSkipsTheNumber(t *testing.T) {
+	e := newEnv(t, func(c *flow.Config) { c.TrustedChannels = []string{"msteams"} })
+	b := e.browser()
+	resp := e.open(b, e.link())
+	resp.Body.Close()
+	resp, body := e.get(b, "/checkout/done")
+	if resp.StatusCode != http.StatusOK || codePattern.MatchString(body) || !strings.Contains(body, "done") {
+		t.Fatalf("finish page in a trusted channel: %d: %s", resp.StatusCode, body)
+	}
+
+	ctx := context.Background()
+	if _, err := e.bot.Verify(ctx, e.key(), "123456"); !botkit.IsCode(err, "invalid_code") {
+		t.Errorf("a number where none was shown: %v; want invalid_code", err)
+	}
+	res, err := e.bot.Verify(ctx, e.key(), "")
+	if err != nil || !strings.Contains(string(res.Result), "orderId") {
+		t.Fatalf("verify without a number: %+v, %v", res, err)
+	}
+}
+
+func TestUntrustedChannelNeedsTheNumber(t *testing.T) {
+	e := newEnv(t, func(c *flow.Config) { c.TrustedChannels = []string{"webchat"} })
+	e.finishSite(e.browser(), e.link())
+	if _, err := e.bot.Verify(context.Background(), e.key(), ""); !botkit.IsCode(err, "malformed_code") {
+		t.Errorf("empty number in an untrusted channel: %v; want malformed_code", err)
+	}
+}
+
+func TestMalformedCodeIsNotAGuess(t *testing.T) {
+	e := newEnv(t)
+	code := e.finishSite(e.browser(), e.link())
+	ctx := context.Background()
+	for _, text := range []string{"thanks!", "12345", "1234567", strings.Repeat("x", 5000)} {
+		if _, err := e.bot.Verify(ctx, e.key(), text); !botkit.IsCode(err, "malformed_code") {
+			t.Fatalf("verify %.10q: %v; want malformed_code", text, err)
+		}
+	}
+	if _, err := e.bot.Verify(ctx, e.key(), code); err != nil {
+		t.Fatalf("the right number after malformed ones: %v", err)
 	}
 }

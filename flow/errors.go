@@ -32,6 +32,9 @@ var (
 	ErrNoFlow = errors.New("flow: no flow")
 	// ErrInvalidCode means a magic number did not match.
 	ErrInvalidCode = errors.New("flow: invalid code")
+	// ErrMalformedCode means the text pasted holds no number of the right
+	// length; it is refused without counting as a wrong try.
+	ErrMalformedCode = errors.New("flow: no number of the right length in the code")
 	// ErrLocked means too many wrong codes were tried.
 	ErrLocked = errors.New("flow: locked after too many attempts")
 	// ErrExpired means the flow or its magic number expired.

@@ -165,7 +165,13 @@ func (e *env) key() flow.Key { return ref.Key() }
 // link signs a link for the checkout flow.
 func (e *env) link(opts ...func(*flow.Link)) string {
 	e.t.Helper()
-	l := flow.Link{Flow: "checkout", Ref: ref, Audience: e.server.URL + "/handoff",
+	return e.linkFor(e.server.URL+"/handoff", opts...)
+}
+
+// linkFor signs a link for the checkout flow for audience aud.
+func (e *env) linkFor(aud string, opts ...func(*flow.Link)) string {
+	e.t.Helper()
+	l := flow.Link{Flow: "checkout", Ref: ref, Audience: aud,
 		Now: e.clock.Now(), TTL: 10 * time.Minute, Data: map[string]any{"sku": "tea"}}
 	for _, o := range opts {
 		o(&l)

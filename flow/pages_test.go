@@ -15,7 +15,7 @@ import (
 // pageKinds are the kinds of page the engine shows: message pages by
 // status and by error class, and the pages with their own template.
 func pageKinds() []string {
-	kinds := []string{"shown", "pending", "in_progress", "declined", "cancelled", "failed",
+	kinds := []string{"shown", "done", "pending", "in_progress", "declined", "cancelled", "failed",
 		"expired", "superseded", "finished", "not_found", "bad_request", "busy", "unavailable",
 		"error", "finish", "continue.site", "continue.oauth", "continue.payment"}
 	for _, c := range errorClasses {

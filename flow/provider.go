@@ -69,6 +69,10 @@ type Flow struct {
 	// Deadline is when a pending flow expires, by the engine's clock, so
 	// that a provider can end what it opens elsewhere no later.
 	Deadline time.Time
+	// Now is the engine's time when the provider was called; a provider
+	// that sets deadlines on another clock (a payment service's) measures
+	// the time left as Deadline - Now.
+	Now time.Time
 	// Origin is the scheme and host the browser used, like
 	// "https://example.com"; Prefix is the handler's path prefix.
 	Origin string

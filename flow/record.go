@@ -56,7 +56,12 @@ type Record struct {
 	// State is the provider's sealed state (PKCE verifier, session ID).
 	State []byte `json:"state,omitempty"`
 
-	CodeMAC     []byte    `json:"codeMac,omitempty"`
+	// NoNumber is set when the flow's channel is trusted to bind its web
+	// view to the user: the bot verifies with an empty number.
+	NoNumber bool   `json:"noNumber,omitempty"`
+	CodeMAC  []byte `json:"codeMac,omitempty"`
+	// Digits is the length of the number, as it was made.
+	Digits      int       `json:"digits,omitempty"`
 	CodeExpires time.Time `json:"codeExpires,omitzero"`
 	Attempts    int       `json:"attempts,omitempty"`
 	// Display is the sealed magic number, kept until the browser shows it.

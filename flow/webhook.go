@@ -68,18 +68,19 @@ func (e *Engine) applyWebhook(r *http.Request, name string, ev *WebhookEvent) er
 		return err
 	}
 	rec, err := e.load(ctx, h)
-	if errors.Is(err, ErrNoFlow) || errors.Is(err, ErrSuperseded) {
+	switch {
+	case errors.Is(err, ErrNoFlow) || errors.Is(err, ErrSuperseded):
 		e.log.Info("webhook for a flow that is gone", slog.String("flow", name))
 		e.settleGone(ctx, name, h, ev, err)
-		return nil
-	}
-	if err != nil {
+	case err != nil:
 		return err
+	default:
+		if err := e.settleWebhook(r, rec, ev); err != nil {
+			return err
+		}
 	}
 
-	if err := e.settleWebhook(r, rec, ev); err != nil {
-		return err
-	}
+	// Marked once handled, so a provider's retry of it changes nothing.
 	err = e.store.Apply(ctx, Create(seen, []byte{1}, webhookSeenTTL))
 	if err != nil && !errors.Is(err, ErrConflict) {
 		return fmt.Errorf("marking webhook: %w", err)
@@ -98,6 +99,14 @@ func (e *Engine) settleWebhook(r *http.Request, rec *Record, ev *WebhookEvent) e
 		return err
 	}
 	_, _, err = e.settle(r.Context(), rec.Handle(), out, false)
+	if errors.Is(err, ErrExpired) {
+		// The flow ran out before the event came; the provider is told
+		// all is well, so it stops retrying, and the bot was told of the
+		// expiry.
+		e.log.Warn("webhook for an expired flow", slog.String("flow", rec.Flow),
+			slog.String("flow_id", rec.ID))
+		return nil
+	}
 	return err
 }
 

@@ -131,7 +131,7 @@ func handoffIn(state *stateapi.Server, bag stateapi.Bag) (flow.Event, bool) {
 func waitHandoff(t *testing.T, state *stateapi.Server, bag stateapi.Bag, ok func(flow.Event) bool,
 	tick func()) flow.Event {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for time.Now().Before(deadline) {
 		if ev, found := handoffIn(state, bag); found && ok(ev) {
 			return ev
@@ -293,7 +293,7 @@ func newestFor(events []flow.Event, ref flow.Ref) flow.Event {
 func waitDelivered(t *testing.T, c *Caddy, kind string, n int, tick func()) {
 	t.Helper()
 	mark := `"msg":"event delivered","signal":"` + kind + `"`
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for time.Now().Before(deadline) {
 		if strings.Count(c.Logs(), mark) >= n {
 			return
@@ -338,7 +338,7 @@ const leaseSkip = 2 * time.Minute
 // waitLog waits until the handler logged a line containing mark.
 func waitLog(t *testing.T, c *Caddy, mark string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for !strings.Contains(c.Logs(), mark) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no log line with %s", mark)

@@ -25,6 +25,11 @@ const (
 	webhookSecret = "test-webhook-secret-0123456789abcdef"
 )
 
+// waitLimit bounds every wait for something asynchronous (a delivery, a
+// log line): generous, since a loaded two-core machine may be slow, and
+// reached only when a test fails.
+const waitLimit = 90 * time.Second
+
 // botEnv is the environment Caddy and the handoff command get.
 var botEnv = []string{
 	"HANDOFF_LINK_SECRET=" + linkSecret,
@@ -191,7 +196,7 @@ func (h *hookReceiver) list() []flow.Event {
 // waitEvents waits until n events arrived; delivery is asynchronous.
 func (h *hookReceiver) waitEvents(t *testing.T, n int) []flow.Event {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	for {
 		if evs := h.list(); len(evs) >= n {

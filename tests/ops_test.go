@@ -127,8 +127,19 @@ func TestOutboxOutageThenRecovery(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
+	// The operator sees it, without the event, and retries it now rather
+	// than waiting for the backoff.
+	admin := fmt.Sprintf("127.0.0.1:%d", s.caddy.Admin)
+	out, err := Handoff(t, nil, "outbox", "--address", admin)
+	if err != nil || !strings.Contains(out, `"type":"handoff.completed"`) ||
+		!strings.Contains(out, `"signal":"webhook"`) || strings.Contains(out, "hook?") {
+		t.Fatalf("caddy handoff outbox: %v: %s", err, out)
+	}
 	s.hooks.setFail(false)
-	advanceClock(t, s.base, 0, time.Minute) // past the backoff, without waiting for it
+	out, err = Handoff(t, nil, "outbox", "--address", admin, "--retry-all")
+	if err != nil || !strings.Contains(out, `"retried":1`) {
+		t.Fatalf("caddy handoff outbox --retry-all: %v: %s", err, out)
+	}
 	evs := s.hooks.waitEvents(t, 1)
 	if evs[0].Type != flow.EventCompleted {
 		t.Errorf("event = %+v", evs[0])

@@ -98,10 +98,15 @@ func (s *Stripe) resume(ctx context.Context, f *flow.Flow, id string) (*flow.Ste
 // create makes the flow's session number st.Attempt and sends the browser
 // to it, keeping its ID in the flow's state.
 func (s *Stripe) create(ctx context.Context, f *flow.Flow, d *Data, st state) (*flow.Step, error) {
-	// TODO: the deadline is by the engine's clock and now by the
-	// provider's, as Stripe's end is; under the insecure test clock they
-	// differ, and sessions end later by the clock's offset.
-	end, ok := sessionEnd(f.Deadline, s.now())
+	// Stripe's clock is the real one: the flow's deadline is carried over
+	// as the time it has left, so the engine's clock may differ (as the
+	// insecure test clock does).
+	now := s.now()
+	deadline := f.Deadline
+	if !f.Now.IsZero() {
+		deadline = now.Add(f.Deadline.Sub(f.Now))
+	}
+	end, ok := sessionEnd(deadline, now)
 	if !ok {
 		return nil, fmt.Errorf("%w: %w", flow.ErrExpired, ErrTooLate)
 	}

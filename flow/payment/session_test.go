@@ -211,3 +211,19 @@ func TestAnswersAreReadThroughALimit(t *testing.T) {
 		t.Errorf("oversized answer: %v", err)
 	}
 }
+
+func TestSessionEndsByTheTimeTheFlowHasLeft(t *testing.T) {
+	fx := newFixture(t, testKey)
+
+	// The engine's clock runs three hours ahead of Stripe's (as the
+	// insecure test clock may): the session must end by the time the flow
+	// has left, not by the engine's deadline read on Stripe's clock.
+	f := fx.newFlow("flow-a")
+	f.Now = fx.clock.Now().Add(3 * time.Hour)
+	f.Deadline = f.Now.Add(time.Hour)
+	fx.begin(f)
+	s := fx.session()
+	if left := s.ExpiresAt.Sub(fx.clock.Now()); left > time.Hour || left < 50*time.Minute {
+		t.Errorf("session ends in %v; want a little under the hour the flow has left", left)
+	}
+}

@@ -214,6 +214,11 @@ func (h *Handler) loadStore(ctx caddy.Context, cfg *flow.Config) error {
 		return err
 	}
 	h.store = mod.(StoreModule)
+	if _, shared := h.store.(*RedisStore); shared && h.StateKey == "" {
+		h.logger.Warn("store redis without state_key: instances that do not share Caddy's " +
+			"storage each make a state key of their own, and a flow started on one fails on " +
+			"the others; set the same state_key on every instance")
+	}
 	cfg.Store, err = h.store.Store(h.namespace())
 	return err
 }

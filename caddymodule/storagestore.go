@@ -262,6 +262,9 @@ func (s *storageStore) claimEntry(ctx context.Context, entry string, now time.Ti
 	if err != nil {
 		return false, "", err
 	}
+	if ok && cur == due && now.Add(lease).UnixNano() == due {
+		return true, key, nil // no lease: the timer and its entry stay as they are
+	}
 	if ok && cur == due {
 		if err := s.schedule(ctx, key, now.Add(lease)); err != nil {
 			return false, "", fmt.Errorf("%w: %w", flow.ErrStoreUnavailable, err)

@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -78,13 +79,17 @@ func (e *Engine) siteAt(p string) *siteRoute {
 // headers when the browser holds an open flow, and always catching a
 // Handoff-Complete answer so that it never reaches the browser.
 func (e *Engine) serveSite(w http.ResponseWriter, r *http.Request, next Next, route *siteRoute) error {
-	rec := e.siteFlow(r, route)
+	rec, err := e.siteFlow(r, route)
+	if err != nil {
+		e.pageErr(w, r, err)
+		return nil
+	}
 	if rec != nil {
 		setSiteHeaders(r.Header, rec)
 	}
 
 	iw := &interceptWriter{ResponseWriter: w}
-	err := next(iw, r)
+	err = next(iw, r)
 	if !iw.decided && !iw.caught && err == nil {
 		// The site wrote nothing; its headers still count.
 		iw.WriteHeader(http.StatusOK)
@@ -108,16 +113,22 @@ func (e *Engine) serveSite(w http.ResponseWriter, r *http.Request, next Next, ro
 }
 
 // siteFlow returns the open flow the browser holds for a site flow, or nil.
-func (e *Engine) siteFlow(r *http.Request, route *siteRoute) *Record {
+// It fails only when the store cannot be read: the request must then not
+// reach the site as if the browser held no flow, where a completion would
+// be lost.
+func (e *Engine) siteFlow(r *http.Request, route *siteRoute) (*Record, error) {
 	h, token, ok := siteCookie(r, route.name)
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	rec, err := e.load(r.Context(), h)
-	if err != nil || rec.Status != StatusPending || !e.bound(rec, token) {
-		return nil
+	if errors.Is(err, ErrStoreUnavailable) {
+		return nil, err
 	}
-	return rec
+	if err != nil || rec.Status != StatusPending || !e.bound(rec, token) {
+		return nil, nil
+	}
+	return rec, nil
 }
 
 func setSiteHeaders(h http.Header, rec *Record) {

@@ -143,10 +143,15 @@ func (s *Store) Claim(_ context.Context, now time.Time, lease time.Duration, lim
 		if due, ok := s.timers[t.key]; !ok || !due.Equal(t.at) {
 			continue // rescheduled or unscheduled since
 		}
-		next := now.Add(lease)
-		s.timers[t.key] = next
-		heap.Push(&s.due, timed{at: next, key: t.key})
 		keys = append(keys, t.key)
+	}
+
+	// Moved only now, so that a short lease cannot bring a key back into
+	// this same claim.
+	next := now.Add(lease)
+	for _, k := range keys {
+		s.timers[k] = next
+		heap.Push(&s.due, timed{at: next, key: k})
 	}
 	return keys, nil
 }

@@ -1,0 +1,256 @@
+// Package redisstore is a flow.Store in Redis, for several handler
+// instances that serve one set of flows: a standalone server, a server
+// watched by Sentinel, or a Redis Cluster, through any go-redis
+// UniversalClient.
+//
+// Get is one HMGET; Apply, Claim and Timers are each one Lua script, so each
+// method is one round trip and atomic across instances. Values carry native
+// lifetimes (PEXPIRE), so nothing needs sweeping. Every key of a store
+// carries its namespace as a hash tag: in a cluster they live in one slot,
+// which lets one script touch them all.
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/bothandoff/caddy-bothandoff/flow"
+)
+
+// DefaultPrefix starts every key unless Config says otherwise.
+const DefaultPrefix = "bothandoff:"
+
+// expiryGrace is how long Redis keeps a value past its lifetime. The
+// lifetime is decided by the store's clock, which reads treat as the
+// truth; Redis only cleans up, by its own clock, and must never do so
+// early when the clocks of instances and of Redis run a little apart.
+const expiryGrace = time.Minute
+
+// Config configures a Store.
+type Config struct {
+	// Prefix starts every key, to keep them apart from other users of the
+	// same Redis. Default: DefaultPrefix.
+	Prefix string
+	// Namespace keeps the keys of one handler apart from those of other
+	// handlers sharing the Redis and the prefix. Required.
+	Namespace string
+	// Now is the clock that decides lifetimes and due times. Default:
+	// time.Now.
+	Now func() time.Time
+}
+
+// Store is a flow.Store in Redis. It is safe for concurrent use; the client
+// stays the caller's to close.
+type Store struct {
+	c   redis.UniversalClient
+	now func() time.Time
+
+	// base is the prefix and hash tag every key starts with.
+	base    string
+	counter string // the revision counter
+	byDue   string // timers by due time
+	byKey   string // timers by key
+
+	// tokens name Apply calls: a per-store random part and a sequence.
+	// They need to be unique, not secret.
+	tokenBase string
+	tokenSeq  atomic.Uint64
+}
+
+// New returns a store on client. It does not connect: the client connects
+// on first use, and reconnects after Redis comes back.
+func New(client redis.UniversalClient, cfg Config) (*Store, error) {
+	if cfg.Namespace == "" {
+		return nil, errors.New("redis store: a namespace is required")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+
+	var nonce [12]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return nil, fmt.Errorf("redis store: making token base: %w", err)
+	}
+	base := cfg.Prefix + "{" + cfg.Namespace + "}:"
+	return &Store{
+		c: client, now: cfg.Now, base: base,
+		counter: base + "rev", byDue: base + "due", byKey: base + "keys",
+		tokenBase: base64.RawURLEncoding.EncodeToString(nonce[:]),
+	}, nil
+}
+
+// valueKey is the Redis key holding a store key's value.
+func (s *Store) valueKey(key string) string { return s.base + "v:" + key }
+
+// Get implements flow.Store.
+func (s *Store) Get(ctx context.Context, key string) (flow.Entry, error) {
+	f, err := s.c.HMGet(ctx, s.valueKey(key), "v", "r", "e").Result()
+	if err != nil {
+		return flow.Entry{}, unavailable("reading "+key, err)
+	}
+
+	v, ok := f[0].(string)
+	if !ok {
+		return flow.Entry{}, flow.ErrNotFound
+	}
+	if e, ok := f[2].(string); ok && !s.now().Before(time.UnixMilli(parseInt(e))) {
+		return flow.Entry{}, flow.ErrNotFound
+	}
+	r, _ := f[1].(string)
+	rev, err := strconv.ParseUint(r, 10, 64)
+	if err != nil || rev == 0 {
+		return flow.Entry{}, fmt.Errorf("redis store: revision %q of %s is malformed", r, key)
+	}
+	return flow.Entry{Value: []byte(v), Rev: rev}, nil
+}
+
+// opCodes are the kinds of op as applyScript names them.
+var opCodes = map[flow.OpKind]string{
+	flow.OpCreate: "C", flow.OpUpdate: "U", flow.OpDelete: "D",
+	flow.OpSchedule: "S", flow.OpUnschedule: "X",
+}
+
+// Apply implements flow.Store in one script.
+//
+// TODO: an option to WAIT for a replica after writes. Replication is
+// asynchronous, so a failover can lose a step the old master acknowledged,
+// such as a verify that released a result, which could then be released
+// again; waiting costs a round trip per step, so it is left to the
+// operator's min-replicas-to-write for now.
+func (s *Store) Apply(ctx context.Context, ops ...flow.Op) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	keys, args, err := s.applyArgs(s.token(), ops)
+	if err != nil {
+		return err
+	}
+
+	failed, err := applyScript.Run(ctx, s.c, keys, args...).Int()
+	if err != nil {
+		return unavailable("applying ops", err)
+	}
+	if failed > 0 && failed <= len(ops) {
+		op := ops[failed-1]
+		return fmt.Errorf("%s %q: %w", verbs[op.Kind], op.Key, flow.ErrConflict)
+	}
+	return nil
+}
+
+// applyArgs returns the KEYS and ARGV of applyScript for ops.
+func (s *Store) applyArgs(token string, ops []flow.Op) ([]string, []any, error) {
+	keys := make([]string, 0, 3+len(ops))
+	keys = append(keys, s.counter, s.byDue, s.byKey)
+	args := make([]any, 0, 3+6*len(ops))
+	args = append(args, s.now().UnixMilli(), token, millis(expiryGrace))
+	for _, op := range ops {
+		code, ok := opCodes[op.Kind]
+		if !ok {
+			return nil, nil, fmt.Errorf("redis store: unknown op kind %d", op.Kind)
+		}
+		keys = append(keys, s.valueKey(op.Key))
+		args = append(args, code, op.Key, strconv.FormatUint(op.Rev, 10),
+			millis(op.TTL), op.Due.UnixMilli(), op.Value)
+	}
+	return keys, args, nil
+}
+
+// verbs describe an op in a conflict's message.
+var verbs = map[flow.OpKind]string{
+	flow.OpCreate: "creating", flow.OpUpdate: "updating", flow.OpDelete: "deleting",
+}
+
+// token returns a name for one Apply call, unique across stores and time,
+// that lets a call the client retries recognise its own earlier success.
+func (s *Store) token() string {
+	return s.tokenBase + strconv.FormatUint(s.tokenSeq.Add(1), 36)
+}
+
+// Claim implements flow.Store in one script. If the answer is lost and the
+// client retries, the keys of the first attempt wait for their lease.
+func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration,
+	limit int) ([]string, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	keys, err := claimScript.Run(ctx, s.c, []string{s.byDue},
+		now.UnixMilli(), millis(lease), limit).StringSlice()
+	if err != nil {
+		return nil, unavailable("claiming timers", err)
+	}
+	return keys, nil
+}
+
+// Timers implements flow.Store in one script.
+//
+// TODO: with a prefix, the script reads every matching timer to find the
+// earliest; health checks ask for the outbox's, which is small while
+// deliveries succeed. Keep a sorted set per key kind if backlogs grow large.
+func (s *Store) Timers(ctx context.Context, prefix string, limit int) ([]flow.Timer, int, error) {
+	lo, hi := lexRange(prefix)
+	res, err := timersScript.Run(ctx, s.c, []string{s.byDue, s.byKey},
+		prefix, lo, hi, max(limit, 0)).Slice()
+	if err != nil {
+		return nil, 0, unavailable("listing timers", err)
+	}
+
+	total, _ := res[0].(int64)
+	pairs, _ := res[1].([]any)
+	out := make([]flow.Timer, 0, len(pairs)/2)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		key, _ := pairs[i].(string)
+		due, _ := pairs[i+1].(string)
+		out = append(out, flow.Timer{Key: key, Due: time.UnixMilli(parseInt(due))})
+	}
+	return out, int(total), nil
+}
+
+// lexRange returns the ZRANGEBYLEX bounds of the keys starting with prefix.
+func lexRange(prefix string) (string, string) {
+	b := []byte(prefix)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xff {
+			b[i]++
+			return "[" + prefix, "(" + string(b[:i+1])
+		}
+	}
+	return "[" + prefix, "+"
+}
+
+// millis returns d in whole milliseconds, rounded up so that a lifetime is
+// never shortened.
+func millis(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64((d + time.Millisecond - 1) / time.Millisecond)
+}
+
+// parseInt reads a number Redis formatted: an integer, or a float for a
+// sorted set's score.
+func parseInt(s string) int64 {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return n
+	}
+	f, _ := strconv.ParseFloat(s, 64)
+	return int64(f)
+}
+
+// unavailable wraps a failed call to Redis: the engine answers users with
+// a page asking them to try again, and the bot API with 503.
+func unavailable(doing string, err error) error {
+	return fmt.Errorf("%w: %s: %w", flow.ErrStoreUnavailable, doing, err)
+}
+
+var _ flow.Store = (*Store)(nil)

@@ -33,20 +33,26 @@ type LinkKey struct {
 }
 
 // Pages brands the user's pages and may replace them with the operator's
-// html/template files.
+// html/template files. docs/pages.md describes the pages and their data.
 type Pages struct {
-	// Title names the site in the page header. Default: Sign-in.
+	// Title names the site in the page header and the window title.
+	// Default: the host name the browser used, like example.com.
 	Title string `json:"title,omitempty"`
-	// BotName names the bot in the instructions, like "Contoso Helper".
-	// Default: "the bot", in the page's language.
+	// BotName names the bot in the instructions, like "Contoso Helper":
+	// "Paste this number into your chat with Contoso Helper". Default:
+	// "the bot", in the page's language.
 	BotName string `json:"bot_name,omitempty"`
 	// Logo is an image URL for the header: https, or a path on this site.
+	// The pages' Content-Security-Policy allows images from its origin.
 	Logo string `json:"logo,omitempty"`
-	// Color is the accent colour, #rgb or #rrggbb. Default: #0b57d0.
+	// Color is the accent colour of the buttons, the number's frame and the
+	// top border, #rgb or #rrggbb. Text on it is white or black, whichever
+	// reads better. Default: #0b57d0.
 	Color string `json:"color,omitempty"`
 	// Templates replace pages by name (continue, finish, message) with
-	// html/template files, which receive the page data documented in the
-	// README.
+	// html/template files. A file of only {{define "content"}} keeps the
+	// built-in layout and styles; any other file is the whole page. Each
+	// file is tried with sample data when the configuration loads.
 	Templates map[string]string `json:"templates,omitempty"`
 }
 

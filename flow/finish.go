@@ -41,9 +41,9 @@ func (e *Engine) showCode(w http.ResponseWriter, r *http.Request, next Next, rec
 	if e.finish.Mode == FinishProxy && next != nil {
 		return e.proxyFinish(w, r, next, rec, code)
 	}
-	d := e.pageData(r, "finish")
-	d.Code, d.CodeGrouped = code, GroupCode(code)
-	d.Minutes = int(e.codeTTL.Minutes())
+	d := e.pageData(r, "finish."+rec.Kind)
+	d.Kind = "finish"
+	d.setCode(code)
 	d.Flow, d.FlowKind = rec.Flow, rec.Kind
 	return e.render(w, r, http.StatusOK, PageFinish, d)
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"time"
 )
 
 // Next passes a request on to the rest of the server's handler chain.
@@ -88,14 +89,18 @@ func (e *Engine) onlyGet(w http.ResponseWriter, r *http.Request, serve func()) {
 
 // pageData returns the data of a page of kind, in the browser's language.
 func (e *Engine) pageData(r *http.Request, kind string) *PageData {
-	d := &PageData{Kind: kind, lang: e.pages.lang(r), Minutes: int(e.codeTTL.Minutes())}
-	d.Lang = d.lang
-	d.Brand = e.pages.brand
-	if d.Brand.BotName == "" {
-		d.Brand.BotName = d.text("bot")
+	site := e.publicOrigin(r)
+	if _, host, ok := strings.Cut(site, "://"); ok {
+		site = host
 	}
-	d.Heading, d.Message, d.Hint = d.text(kind+".heading"), d.text(kind+".message"), d.text(kind+".hint")
+	d := newPageData(e.pages.brand, pageLang(r), site, codeMinutes(e.codeTTL))
+	d.setKind(kind)
 	return d
+}
+
+// codeMinutes is the lifetime of a number in whole minutes, rounded up.
+func codeMinutes(ttl time.Duration) int {
+	return max(int((ttl+time.Minute-1)/time.Minute), 1)
 }
 
 // render writes a page with a fresh nonce.

@@ -8,45 +8,68 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
+	"slices"
 	"strconv"
 	"strings"
-
-	"golang.org/x/text/language"
+	"text/template/parse"
 )
 
 //go:embed pages/*.html
 var pageFiles embed.FS
 
-// Page names. Each is a template defining "content", rendered inside
-// "layout"; an operator's file for a page replaces both.
+// Page names. Each built-in page is a template defining "content", shown
+// inside the built-in "layout".
 const (
 	PageContinue = "continue"
 	PageFinish   = "finish"
 	PageMessage  = "message"
 )
 
+// pageNames are the pages an operator may replace.
+var pageNames = []string{PageContinue, PageFinish, PageMessage}
+
 // Brand is how the pages present the operator.
 type Brand struct {
-	// Title names the site in the page header and title. Default: "Sign-in".
+	// Title names the site in the page header and the window title.
+	// Default: the host name the browser used, like "example.com".
 	Title string
-	// BotName names the bot in the instructions. Default: "the bot".
+	// BotName names the bot in the instructions, like "Contoso Helper".
+	// Default: "the bot", in the page's language.
 	BotName string
-	// LogoURL is an image shown in the header; same origin or https.
+	// LogoURL is an image shown in the header: https, or a path on this
+	// site.
 	LogoURL string
-	// Color is the accent colour as #rgb or #rrggbb. Default: #0b57d0.
+	// Color is the accent colour of the buttons, the frame of the number and
+	// the top border, as #rgb or #rrggbb. Text on it is white or black,
+	// whichever reads better. Default: #0b57d0.
 	Color string
 }
 
-var colorPattern = regexp.MustCompile(`^#(?:[0-9a-fA-F]{3}){1,2}$`)
+// DefaultColor is the accent colour of the pages unless the operator gives
+// one.
+const DefaultColor = "#0b57d0"
+
+// OnColor returns the colour of text on the brand colour: white or black,
+// whichever contrasts more, so that it is readable on any brand colour.
+func (b Brand) OnColor() string {
+	c, err := parseColor(b.Color)
+	if err != nil {
+		return inkLight
+	}
+	return inkOn(c)
+}
 
 // Pages renders the pages a user sees, in the language the browser prefers.
 type Pages struct {
-	brand   Brand
-	imgSrc  string
-	sets    map[string]*template.Template
-	matcher language.Matcher
-	tags    []string
+	brand  Brand
+	imgSrc string
+	pages  map[string]*page
+}
+
+// page is one page's templates and the template to execute.
+type page struct {
+	t     *template.Template
+	entry string
 }
 
 // DefaultPages returns the built-in pages with the default brand.
@@ -58,56 +81,80 @@ func DefaultPages() *Pages {
 	return p
 }
 
-// NewPages returns pages with brand, where overrides maps page names to the
-// operator's template text replacing the built-in page. A page template
-// receives PageData.
+// NewPages returns pages with brand. Overrides maps page names (continue,
+// finish, message) to the operator's html/template text for that page. A
+// text made only of {{define}} blocks is shown inside the built-in layout
+// (define "content", and "layout" too to change it); any other text is the
+// whole page. Templates receive *PageData. Each page is rendered once here
+// with sample data, so a template that cannot render fails now rather than
+// in front of a user.
 func NewPages(brand Brand, overrides map[string]string) (*Pages, error) {
 	if err := brand.fill(); err != nil {
 		return nil, err
 	}
-	p := &Pages{brand: brand, sets: map[string]*template.Template{}, imgSrc: "'self'"}
+	for name := range overrides {
+		if !slices.Contains(pageNames, name) {
+			return nil, fmt.Errorf("unknown page %q: pages are %s", name, strings.Join(pageNames, ", "))
+		}
+	}
+
+	p := &Pages{brand: brand, pages: map[string]*page{}, imgSrc: "'self'"}
 	if o := logoOrigin(brand.LogoURL); o != "" {
 		p.imgSrc += " " + o
 	}
-
-	for _, name := range []string{PageContinue, PageFinish, PageMessage} {
-		t := template.New(name).Funcs(template.FuncMap{"T": func(string) string { return "" }})
-		var err error
-		if text, ok := overrides[name]; ok {
-			t, err = t.Parse(text)
-		} else {
-			t, err = t.ParseFS(pageFiles, "pages/layout.html", "pages/"+name+".html")
-		}
+	for _, name := range pageNames {
+		text, override := overrides[name]
+		pg, err := parsePage(name, text, override)
 		if err != nil {
 			return nil, fmt.Errorf("parsing %s page: %w", name, err)
 		}
-		p.sets[name] = t
-	}
-	for name := range overrides {
-		if p.sets[name] == nil {
-			return nil, fmt.Errorf("unknown page %q", name)
+		if err := pg.t.ExecuteTemplate(io.Discard, pg.entry, p.sample(name)); err != nil {
+			return nil, fmt.Errorf("trying %s page: %w", name, err)
 		}
+		p.pages[name] = pg
 	}
-
-	tags := make([]language.Tag, 0, len(catalog))
-	for _, lang := range languages {
-		tags = append(tags, language.MustParse(lang))
-		p.tags = append(p.tags, lang)
-	}
-	p.matcher = language.NewMatcher(tags)
 	return p, nil
 }
 
+// parsePage parses a built-in page, or the operator's text for it, beside
+// the built-in layout.
+func parsePage(name, text string, override bool) (*page, error) {
+	t, err := template.New(name).ParseFS(pageFiles, "pages/layout.html")
+	if err != nil {
+		return nil, err
+	}
+	if !override {
+		_, err = t.ParseFS(pageFiles, "pages/"+name+".html")
+		return &page{t: t, entry: "layout"}, err
+	}
+
+	if _, err := t.Parse(text); err != nil {
+		return nil, err
+	}
+	if !onlyDefines(t.Lookup(name)) {
+		return &page{t: t, entry: name}, nil
+	}
+	if t.Lookup("content") == nil {
+		return nil, fmt.Errorf("the template neither is a page nor defines \"content\"")
+	}
+	return &page{t: t, entry: "layout"}, nil
+}
+
+// onlyDefines reports whether a template has no text of its own beside its
+// {{define}} blocks.
+func onlyDefines(t *template.Template) bool {
+	return t == nil || t.Tree == nil || parse.IsEmptyTree(t.Tree.Root)
+}
+
 func (b *Brand) fill() error {
-	b.Title = or(b.Title, "Sign-in")
-	b.BotName = or(b.BotName, "")
-	b.Color = or(b.Color, "#0b57d0")
-	if !colorPattern.MatchString(b.Color) {
-		return fmt.Errorf("brand colour %q must be #rgb or #rrggbb", b.Color)
+	b.Color = or(b.Color, DefaultColor)
+	if _, err := parseColor(b.Color); err != nil {
+		return fmt.Errorf("brand: %w", err)
 	}
 	if b.LogoURL != "" {
 		u, err := url.Parse(b.LogoURL)
-		if err != nil || (u.Scheme != "https" && !(u.Scheme == "" && strings.HasPrefix(u.Path, "/"))) {
+		if err != nil || (u.Scheme != "https" && !(u.Scheme == "" && u.Host == "" &&
+			strings.HasPrefix(u.Path, "/"))) {
 			return fmt.Errorf("logo URL %q must be https or a path on this site", b.LogoURL)
 		}
 	}
@@ -122,80 +169,148 @@ func logoOrigin(logo string) string {
 	return "https://" + u.Host
 }
 
-// PageData is what a page template receives.
+// sample returns the data a page is tried with when it is loaded.
+func (p *Pages) sample(name string) *PageData {
+	d := newPageData(p.brand, languages[0], "example.com", 10)
+	d.setKind("error")
+	d.Nonce = "sample"
+	switch name {
+	case PageContinue:
+		d.setKind("continue." + KindSite)
+		d.Flow, d.FlowKind = "sample", KindSite
+		d.Form = &Form{Action: "/handoff/start", Token: "sample", Button: d.text("continue.site.button")}
+	case PageFinish:
+		d.setKind("finish")
+		d.Flow, d.FlowKind = "sample", KindSite
+		d.setCode("123456")
+	}
+	return d
+}
+
+// PageData is what a page template receives. Texts are in the page's
+// language, with the bot's name and the number's lifetime filled in.
 type PageData struct {
-	// Lang is the page's language tag, like "en" or "de".
+	// Lang is the page's language tag: "en", "de" or "fr".
 	Lang string
-	// Kind names the message for message pages: "link_expired",
-	// "declined" and the like.
-	Kind    string
+	// Kind names the page: "continue.site", "finish", or for message pages
+	// the message, like "link_expired", "declined" or "pending".
+	Kind string
+	// Heading, Message and Hint are the page's texts. Hint says what to do
+	// next and may be empty.
 	Heading string
 	Message string
 	Hint    string
-	Brand   Brand
-	// Code is the magic number on the finish page; CodeGrouped is the same
-	// number in groups of three for reading.
+	// Brand is the operator's brand, with BotName filled in.
+	Brand Brand
+	// Site is the host name the browser used, like "example.com".
+	Site string
+	// Code is the magic number on the finish page. CodeGrouped is the same
+	// number in groups of three for reading ("123 456"), and CodeGroups
+	// lists the groups.
 	Code        string
 	CodeGrouped string
+	CodeGroups  []string
 	// Minutes is how long the number lives.
 	Minutes int
-	// Flow is the flow's name and FlowKind its kind, where known.
+	// Flow is the flow's name and FlowKind its kind (site, oauth, payment),
+	// where known.
 	Flow     string
 	FlowKind string
 	// Form is the continue page's form.
 	Form *Form
 	// Refresh asks the browser to reload after this many seconds.
 	Refresh int
-	// Nonce authorises the page's inline style and script under its CSP.
+	// Nonce authorises the page's inline style and script under its CSP:
+	// <style nonce="{{.Nonce}}"> and <script nonce="{{.Nonce}}">.
 	Nonce string
-
-	lang string
 }
 
-// T translates a catalog key into the page's language.
-func (d *PageData) T(key string) string { return d.text(key) }
-
-func (d *PageData) text(key string) string {
-	s, ok := catalog[d.lang][key]
-	if !ok {
-		s = catalog["en"][key]
-	}
-	return strings.NewReplacer("{bot}", d.Brand.BotName,
-		"{minutes}", strconv.Itoa(d.Minutes)).Replace(s)
-}
-
-// Form is the continue page's form.
+// Form is the continue page's form: a POST of the link's token to Action.
 type Form struct {
 	Action string
 	Token  string
 	Button string
 }
 
-// lang picks the page language from the Accept-Language header.
-func (p *Pages) lang(r *http.Request) string {
-	tags, _, err := language.ParseAcceptLanguage(r.Header.Get("Accept-Language"))
-	if err != nil || len(tags) == 0 {
-		return "en"
+// newPageData returns the data of a page in lang, before its kind is set.
+func newPageData(brand Brand, lang, site string, minutes int) *PageData {
+	d := &PageData{Lang: lang, Brand: brand, Site: site, Minutes: minutes}
+	if d.Brand.BotName == "" {
+		d.Brand.BotName = d.text("bot")
 	}
-	_, i, _ := p.matcher.Match(tags...)
-	return p.tags[i]
+	return d
+}
+
+// setKind sets the kind of page and its texts.
+func (d *PageData) setKind(kind string) {
+	d.Kind = kind
+	d.Heading, d.Message = d.text(kind+".heading"), d.text(kind+".message")
+	d.Hint = d.text(kind + ".hint")
+}
+
+// setCode puts the magic number on the page.
+func (d *PageData) setCode(code string) {
+	d.Code, d.CodeGrouped = code, GroupCode(code)
+	d.CodeGroups = strings.Fields(d.CodeGrouped)
+}
+
+// CodeSpoken is the number as a screen reader should say it: digit by
+// digit, with a pause between groups ("1 2 3, 4 5 6").
+func (d *PageData) CodeSpoken() string {
+	groups := make([]string, len(d.CodeGroups))
+	for i, g := range d.CodeGroups {
+		groups[i] = strings.Join(strings.Split(g, ""), " ")
+	}
+	return strings.Join(groups, ", ")
+}
+
+// T returns the text of a catalog key in the page's language, like
+// {{.T "finish.copy"}}.
+func (d *PageData) T(key string) string { return d.text(key) }
+
+// SiteName is what the header and the window title call the site: the
+// brand's title, or else the host name.
+func (d *PageData) SiteName() string { return or(d.Brand.Title, d.Site) }
+
+func (d *PageData) text(key string) string {
+	return strings.NewReplacer("{bot}", d.Brand.BotName, "{minutes}", d.minutes()).
+		Replace(lookup(d.Lang, key))
+}
+
+// minutes says how long the number lives, like "10 minutes".
+func (d *PageData) minutes() string {
+	if d.Minutes == 1 {
+		return lookup(d.Lang, "minutes.one")
+	}
+	return strings.ReplaceAll(lookup(d.Lang, "minutes.other"), "{n}", strconv.Itoa(d.Minutes))
 }
 
 // render writes page name with status, after the security headers every page
 // carries: no caching, no referrer, no framing, a strict CSP with a nonce.
-func (p *Pages) render(w http.ResponseWriter, status int, name string, d *PageData, nonce string) error {
-	d.Brand, d.Nonce = p.brand, nonce
-	if d.Brand.BotName == "" {
-		d.Brand.BotName = d.text("bot")
-	}
-
+func (p *Pages) render(w http.ResponseWriter, status int, name string, d *PageData,
+	nonce string) error {
+	d.Nonce = nonce
+	pg := p.pages[name]
 	var buf bytes.Buffer
-	if err := p.sets[name].Funcs(template.FuncMap{"T": d.T}).ExecuteTemplate(&buf, p.entry(name), d); err != nil {
+	if err := pg.t.ExecuteTemplate(&buf, pg.entry, d); err != nil {
 		return fmt.Errorf("rendering %s page: %w", name, err)
 	}
 
 	h := w.Header()
 	pageHeaders(h)
+	h.Set("Content-Security-Policy", p.csp(name, nonce))
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Language", d.Lang)
+	h.Add("Vary", "Accept-Language")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	_, err := io.Copy(w, &buf)
+	return err
+}
+
+// csp is the Content-Security-Policy of a page: nothing but its own nonce'd
+// style and script, and images from this site and the logo's origin.
+func (p *Pages) csp(name, nonce string) string {
 	csp := "default-src 'none'; style-src 'nonce-" + nonce + "'; script-src 'nonce-" + nonce +
 		"'; img-src " + p.imgSrc + "; frame-ancestors 'none'; base-uri 'none'"
 	if name != PageContinue {
@@ -203,21 +318,7 @@ func (p *Pages) render(w http.ResponseWriter, status int, name string, d *PageDa
 		// form-action would block; every other page has no form.
 		csp += "; form-action 'none'"
 	}
-	h.Set("Content-Security-Policy", csp)
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
-	w.WriteHeader(status)
-	_, err := io.Copy(w, &buf)
-	return err
-}
-
-// entry is the template to execute: the layout of a built-in page, or the
-// operator's whole file.
-func (p *Pages) entry(name string) string {
-	if p.sets[name].Lookup("layout") != nil {
-		return "layout"
-	}
-	return name
+	return csp
 }
 
 // pageHeaders sets the headers every answer of the handler carries.

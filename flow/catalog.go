@@ -73,6 +73,7 @@ var catalog = map[string]map[string]string{
 		"continue.payment.message": "Your chat with {bot} sent you here to pay " +
 			"on a secure checkout page.",
 		"continue.payment.button": "Continue to payment",
+		"continue.for":            "This link was made for {user}. If that is not you, close this page.",
 		"continue.hint": "When you are done, you will get a number to paste into your chat. " +
 			"Continue only if you opened this link from your own chat.",
 
@@ -165,6 +166,7 @@ var catalog = map[string]map[string]string{
 		"continue.payment.message": "Ihr Chat mit {bot} hat Sie hierher geschickt, " +
 			"damit Sie auf einer sicheren Zahlungsseite bezahlen.",
 		"continue.payment.button": "Weiter zur Zahlung",
+		"continue.for":            "Dieser Link wurde für {user} erstellt. Wenn Sie das nicht sind, schließen Sie diese Seite.",
 		"continue.hint": "Danach erhalten Sie einen Code, den Sie in Ihren Chat einfügen. " +
 			"Fahren Sie nur fort, wenn Sie diesen Link aus Ihrem eigenen Chat geöffnet haben.",
 
@@ -267,6 +269,7 @@ var catalog = map[string]map[string]string{
 		"continue.payment.message": "Votre conversation avec {bot} vous a envoyé ici " +
 			"pour payer sur une page de paiement sécurisée.",
 		"continue.payment.button": "Continuer vers le paiement",
+		"continue.for":            "Ce lien a été créé pour {user}. Si ce n’est pas vous, fermez cette page.",
 		"continue.hint": "Ensuite, vous obtiendrez un code à coller dans votre conversation. " +
 			"Ne continuez que si vous avez ouvert ce lien depuis votre propre conversation.",
 

@@ -325,3 +325,13 @@ func TestMalformedCodeIsNotAGuess(t *testing.T) {
 		t.Fatalf("the right number after malformed ones: %v", err)
 	}
 }
+
+func TestContinuePageNamesTheUser(t *testing.T) {
+	e := newEnv(t)
+	named := ref
+	named.User.Name = "Alice <Admin>"
+	_, body := e.get(e.browser(), "/handoff/start?t="+e.link(func(l *flow.Link) { l.Ref = named }))
+	if !strings.Contains(body, "made for Alice &lt;Admin&gt;") {
+		t.Errorf("continue page does not name the user, escaped: %s", body)
+	}
+}

@@ -218,6 +218,9 @@ type PageData struct {
 	FlowKind string
 	// Form is the continue page's form.
 	Form *Form
+	// ForUser is, on the continue page, the name of the user the link was
+	// made for, as the bot gave it in the link's ref.user.name; or empty.
+	ForUser string
 	// Refresh asks the browser to reload after this many seconds.
 	Refresh int
 	// Nonce authorises the page's inline style and script under its CSP:
@@ -273,8 +276,8 @@ func (d *PageData) T(key string) string { return d.text(key) }
 func (d *PageData) SiteName() string { return or(d.Brand.Title, d.Site) }
 
 func (d *PageData) text(key string) string {
-	return strings.NewReplacer("{bot}", d.Brand.BotName, "{minutes}", d.minutes()).
-		Replace(lookup(d.Lang, key))
+	return strings.NewReplacer("{bot}", d.Brand.BotName, "{minutes}", d.minutes(),
+		"{user}", d.ForUser).Replace(lookup(d.Lang, key))
 }
 
 // minutes says how long the number lives, like "10 minutes".

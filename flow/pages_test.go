@@ -46,7 +46,7 @@ func TestCatalogIsComplete(t *testing.T) {
 				t.Errorf("%s: %q names the bot differently than English: %q", lang, key, s)
 			}
 			for _, p := range placeholder.FindAllString(s, -1) {
-				if p != "{bot}" && p != "{minutes}" && p != "{n}" {
+				if p != "{bot}" && p != "{minutes}" && p != "{n}" && p != "{user}" {
 					t.Errorf("%s: %q has an unknown placeholder %s", lang, key, p)
 				}
 			}

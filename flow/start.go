@@ -48,6 +48,7 @@ func (e *Engine) confirmStart(w http.ResponseWriter, r *http.Request) {
 	kind := fc.Provider.Kind()
 	d := e.pageData(r, "continue."+kind)
 	d.Flow, d.FlowKind = claims.Flow, kind
+	d.ForUser = claims.Ref.User.Name
 	d.Hint = d.text("continue.hint")
 	d.Form = &Form{Action: e.prefix + "/start", Token: token, Button: d.text("continue." + kind + ".button")}
 	_ = e.render(w, r, http.StatusOK, PageContinue, d)
@@ -183,7 +184,10 @@ func (e *Engine) resume(ctx context.Context, linkKey, conv, token string) (*Reco
 		return nil, ErrLinkUsed
 	}
 	rec, err := e.load(ctx, h)
-	if errors.Is(err, ErrSuperseded) || errors.Is(err, ErrNoFlow) {
+	switch {
+	case errors.Is(err, ErrSuperseded):
+		return nil, ErrSuperseded
+	case errors.Is(err, ErrNoFlow):
 		return nil, ErrLinkUsed
 	}
 	if err != nil {

@@ -335,7 +335,6 @@ func TestBotStatePendingDeliveryLandsAfterRestart(t *testing.T) {
 // before Caddy stopped comes back when its lease ends.
 const leaseSkip = 2 * time.Minute
 
-
 func TestBotStateDeliverFull(t *testing.T) {
 	s := newBotStateEnv(t, "memory", "full")
 	alice := refFor("alice")

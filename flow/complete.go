@@ -42,7 +42,7 @@ func (e *Engine) serveReturn(w http.ResponseWriter, r *http.Request, next Next) 
 		e.pageErr(w, r, fmt.Errorf("%s return: %w", rec.Kind, err))
 		return
 	}
-	e.finishFlow(w, r, next, rec.Handle(), out)
+	e.finishFlow(w, r, next, rec, out)
 	e.obs.Duration("return", rec.Flow, time.Since(began))
 }
 
@@ -100,10 +100,10 @@ func (e *Engine) serveFinish(w http.ResponseWriter, r *http.Request, next Next) 
 	e.showFlow(w, r, next, rec)
 }
 
-// finishFlow applies a provider's outcome and shows the result to the
-// browser that is present.
-func (e *Engine) finishFlow(w http.ResponseWriter, r *http.Request, next Next, h Handle, out *Outcome) {
-	rec, code, err := e.settle(r.Context(), h, out, true)
+// finishFlow applies a provider's outcome to seen, the flow as the request
+// read it, and shows the result to the browser that is present.
+func (e *Engine) finishFlow(w http.ResponseWriter, r *http.Request, next Next, seen *Record, out *Outcome) {
+	rec, code, err := e.settleFrom(r.Context(), seen.Handle(), seen, out, true)
 	if err != nil {
 		e.pageErr(w, r, err)
 		return
@@ -182,8 +182,14 @@ var upstreamFailures = map[string]bool{
 // nothing. With show set, a completion returns the magic number for the page
 // now being sent instead of keeping it for a later display.
 func (e *Engine) settle(ctx context.Context, h Handle, out *Outcome, show bool) (*Record, string, error) {
+	return e.settleFrom(ctx, h, nil, out, show)
+}
+
+// settleFrom is settle starting from seen, the flow as the caller read it,
+// if not nil.
+func (e *Engine) settleFrom(ctx context.Context, h Handle, seen *Record, out *Outcome, show bool) (*Record, string, error) {
 	var code string
-	rec, err := e.update(ctx, h.Conv, func(rec *Record, now time.Time) (txn, error) {
+	rec, err := e.updateFrom(ctx, h.Conv, seen, func(rec *Record, now time.Time) (txn, error) {
 		code = ""
 		if rec.ID != h.ID {
 			return txn{}, ErrSuperseded

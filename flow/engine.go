@@ -317,19 +317,23 @@ const maxRaces = 64
 // with change's further ops and events, atomically; a lost race starts over
 // with a fresh read. It returns the record as written.
 func (e *Engine) update(ctx context.Context, conv string, change func(*Record, time.Time) (txn, error)) (*Record, error) {
+	return e.updateFrom(ctx, conv, nil, change)
+}
+
+// updateFrom is update starting from a record the caller read already, so
+// the step saves a read; a lost race reads afresh.
+func (e *Engine) updateFrom(ctx context.Context, conv string, seen *Record, change func(*Record, time.Time) (txn, error)) (*Record, error) {
 	key := flowKey(conv)
 	for range maxRaces {
-		ent, err := e.store.Get(ctx, key)
-		if errors.Is(err, ErrNotFound) {
-			return nil, ErrNoFlow
+		rec := seen
+		seen = nil
+		if rec == nil {
+			var err error
+			if rec, err = e.read(ctx, key); err != nil {
+				return nil, err
+			}
 		}
-		if err != nil {
-			return nil, fmt.Errorf("reading flow: %w", err)
-		}
-		rec, err := unmarshalRecord(ent.Value)
-		if err != nil {
-			return nil, err
-		}
+		ent := Entry{Rev: rec.rev}
 
 		now := e.now()
 		before := rec.Status
@@ -366,6 +370,23 @@ func (e *Engine) update(ctx context.Context, conv string, change func(*Record, t
 		return rec, t.result
 	}
 	return nil, fmt.Errorf("updating flow: %w", ErrConflict)
+}
+
+// read returns the record at key with its revision.
+func (e *Engine) read(ctx context.Context, key string) (*Record, error) {
+	ent, err := e.store.Get(ctx, key)
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrNoFlow
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading flow: %w", err)
+	}
+	rec, err := unmarshalRecord(ent.Value)
+	if err != nil {
+		return nil, err
+	}
+	rec.rev = ent.Rev
+	return rec, nil
 }
 
 // recordOps returns the ops writing rec at revision rev, with t's ops and

@@ -70,6 +70,9 @@ type Record struct {
 	Result []byte `json:"result,omitempty"`
 	// Error is the failure reason for a failed flow, as a short code.
 	Error string `json:"error,omitempty"`
+
+	// rev is the store revision the record was read at.
+	rev uint64
 }
 
 // Handle returns the record's handle.

@@ -108,7 +108,7 @@ func (e *Engine) serveSite(w http.ResponseWriter, r *http.Request, next Next, ro
 		e.log.Error("site answered a malformed Handoff-Complete", "error", perr.Error())
 		out = &Outcome{Failure: "site_error"}
 	}
-	e.finishFlow(w, r, next, rec.Handle(), out)
+	e.finishFlow(w, r, next, rec, out)
 	return nil
 }
 

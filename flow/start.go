@@ -140,15 +140,17 @@ func (e *Engine) start(ctx context.Context, c *LinkClaims, aud, token string) (*
 	conv := e.convID(aud, c.Ref.Key())
 	linkKey := e.linkKey(aud, c.ID)
 	for range maxRaces {
-		rec, err := e.resume(ctx, linkKey, conv, token)
+		// Opening is tried first: a new link is the common case, and its
+		// write fails if the link was used, which resume then sorts out.
+		rec, err := e.open(ctx, c, fc, conv, linkKey, token)
+		if !errors.Is(err, ErrConflict) {
+			return rec, err
+		}
+		rec, err = e.resume(ctx, linkKey, conv, token)
 		if rec != nil || err != nil {
 			return rec, err
 		}
-		rec, err = e.open(ctx, c, fc, conv, linkKey, token)
-		if errors.Is(err, ErrConflict) {
-			continue
-		}
-		return rec, err
+		// The flow record changed under us; read it again.
 	}
 	return nil, fmt.Errorf("starting flow: %w", ErrConflict)
 }
@@ -291,14 +293,7 @@ func (e *Engine) begin(r *http.Request, rec *Record, p Provider) (string, error)
 
 // load returns the record h names; ErrSuperseded if a newer flow replaced it.
 func (e *Engine) load(ctx context.Context, h Handle) (*Record, error) {
-	ent, err := e.store.Get(ctx, flowKey(h.Conv))
-	if errors.Is(err, ErrNotFound) {
-		return nil, ErrNoFlow
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading flow: %w", err)
-	}
-	rec, err := unmarshalRecord(ent.Value)
+	rec, err := e.read(ctx, flowKey(h.Conv))
 	if err != nil {
 		return nil, err
 	}

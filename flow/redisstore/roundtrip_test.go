@@ -60,15 +60,11 @@ func TestRoundTripsPerStep(t *testing.T) {
 		steps[step] = count.n.Load() - before
 	})
 
-	// TODO: start and completion could take 2. Start reads the link before
-	// the flow (a multi-key read, or trying the create first, would save
-	// one); a site completion reads the flow for the site's headers and
-	// again to settle it.
 	want := map[string]int64{
 		"continue page": 0,
-		"start":         3, // the link (used before?), the flow (older one?), the write
+		"start":         2, // the flow (an older one?), the write (fails if the link was used)
 		"task page":     1, // the flow, for the site's headers
-		"completion":    3, // the flow for the site; the flow and the write to settle
+		"completion":    2, // the flow for the site's headers, the write that settles it
 		"verify":        2, // the flow, the write
 		"status":        1, // the flow
 	}

@@ -333,7 +333,6 @@ func (e *Engine) updateFrom(ctx context.Context, conv string, seen *Record, chan
 				return nil, err
 			}
 		}
-		ent := Entry{Rev: rec.rev}
 
 		now := e.now()
 		before := rec.Status
@@ -351,7 +350,7 @@ func (e *Engine) updateFrom(ctx context.Context, conv string, seen *Record, chan
 		}
 
 		rec.Updated = now
-		ops, err := e.recordOps(rec, ent.Rev, now, t)
+		ops, err := e.recordOps(rec, rec.rev, now, t)
 		if err != nil {
 			return nil, err
 		}

@@ -3,7 +3,10 @@ package flow_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -333,5 +336,40 @@ func TestContinuePageNamesTheUser(t *testing.T) {
 	_, body := e.get(e.browser(), "/handoff/start?t="+e.link(func(l *flow.Link) { l.Ref = named }))
 	if !strings.Contains(body, "made for Alice &lt;Admin&gt;") {
 		t.Errorf("continue page does not name the user, escaped: %s", body)
+	}
+}
+
+// TestSiteAnswerIsReplaced checks that nothing of the site's completing
+// answer reaches the browser, while headers set before the site ran stay.
+func TestSiteAnswerIsReplaced(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	resp := e.open(b, e.link())
+	resp.Body.Close()
+
+	req := httptest.NewRequest(http.MethodPost, e.server.URL+"/checkout/done", nil)
+	u, _ := url.Parse(e.server.URL + "/checkout/done")
+	for _, c := range b.Jar.Cookies(u) {
+		req.AddCookie(c)
+	}
+	rec := httptest.NewRecorder()
+	rec.Header().Set("Strict-Transport-Security", "max-age=63072000")
+	err := e.engine.ServeHTTP(rec, req, func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Set-Cookie", "site=1")
+		w.Header().Set("X-Site", "1")
+		w.Header().Set("Content-Length", "4")
+		w.Header().Set("Handoff-Complete", `{"ok":true}`)
+		_, err := io.WriteString(w, "body")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := rec.Result().Header
+	if h.Get("Set-Cookie") != "" || h.Get("X-Site") != "" || h.Get("Handoff-Complete") != "" {
+		t.Errorf("the site's headers reached the browser: %v", h)
+	}
+	if h.Get("Strict-Transport-Security") == "" || !codePattern.MatchString(rec.Body.String()) {
+		t.Errorf("finish page lost earlier headers or the number: %v %s", h, rec.Body.String())
 	}
 }

@@ -88,7 +88,7 @@ func (e *Engine) serveSite(w http.ResponseWriter, r *http.Request, next Next, ro
 		setSiteHeaders(r.Header, rec)
 	}
 
-	iw := &interceptWriter{ResponseWriter: w}
+	iw := &interceptWriter{ResponseWriter: w, before: w.Header().Clone()}
 	err = next(iw, r)
 	if !iw.decided && !iw.caught && err == nil {
 		// The site wrote nothing; its headers still count.
@@ -169,9 +169,11 @@ func parseComplete(v string) (*Outcome, error) {
 }
 
 // interceptWriter passes the site's answer through unless it carries
-// Handoff-Complete; then it drops the answer, keeping only the header's value.
+// Handoff-Complete; then it drops the answer, headers and body, keeping only
+// the header's value, and puts back the headers set before the site ran.
 type interceptWriter struct {
 	http.ResponseWriter
+	before   http.Header
 	decided  bool
 	caught   bool
 	complete string
@@ -189,7 +191,10 @@ func (iw *interceptWriter) WriteHeader(status int) {
 	if vals, ok := h[HeaderComplete]; ok {
 		iw.caught = true
 		iw.complete = strings.Join(vals, ",")
-		h.Del(HeaderComplete)
+		clear(h)
+		for k, v := range iw.before {
+			h[k] = v
+		}
 		return
 	}
 	iw.decided = true

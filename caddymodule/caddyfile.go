@@ -114,6 +114,7 @@ func (h *Handler) subdirectives() map[string]func(*caddyfile.Dispenser) error {
 		"oauth":               h.parseFlow("oauth"),
 		"payment":             h.parsePayment,
 		"signal":              h.parseSignal,
+		"rate_limit":          h.parseRateLimit,
 		"log_ids":             boolFlag(&h.LogIDs),
 		"insecure_test_clock": boolFlag(&h.InsecureTestClock),
 	}

@@ -182,7 +182,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	return h.engine.ServeHTTP(w, r, next.ServeHTTP)
 }
 
-// Cleanup stops the worker and closes the store.
+// Cleanup stops the worker; Caddy cleans up the sub-modules, which close
+// their stores.
 func (h *Handler) Cleanup() error {
 	if h.cancel != nil {
 		h.cancel()

@@ -150,8 +150,12 @@ func (e *Engine) pageStatus(w http.ResponseWriter, r *http.Request, rec *Record)
 		e.page(w, r, http.StatusForbidden, "declined")
 	case rec.Status == StatusFailed && rec.Error == "cancelled":
 		e.page(w, r, http.StatusOK, "cancelled")
-	case rec.Status == StatusFailed:
+	case rec.Status == StatusFailed && upstreamFailures[rec.Error]:
 		e.page(w, r, http.StatusBadGateway, "failed")
+	case rec.Status == StatusFailed:
+		// A failure the user or the site reported is an answer, not an
+		// error of this request.
+		e.page(w, r, http.StatusOK, "failed")
 	case rec.Status == StatusExpired:
 		e.page(w, r, http.StatusGone, "expired")
 	case rec.Status == StatusSuperseded || rec.Status == StatusCancelled:
@@ -159,6 +163,14 @@ func (e *Engine) pageStatus(w http.ResponseWriter, r *http.Request, rec *Record)
 	default:
 		e.page(w, r, http.StatusConflict, "finished")
 	}
+}
+
+// upstreamFailures are the failure codes that mean a provider misbehaved:
+// their pages answer 502. Other failures were the user's or the site's.
+var upstreamFailures = map[string]bool{
+	"exchange_failed": true, "invalid_id_token": true, "userinfo_failed": true,
+	"provider_error": true, "server_error": true, "temporarily_unavailable": true,
+	"session_mismatch": true, "amount_mismatch": true, "site_error": true,
 }
 
 // settle applies a provider's outcome to the pending flow h names, exactly
@@ -174,6 +186,11 @@ func (e *Engine) settle(ctx context.Context, h Handle, out *Outcome, show bool) 
 		}
 		if rec.Status != StatusPending {
 			return txn{}, nil
+		}
+		if !now.Before(rec.Deadline) {
+			// Past its deadline the flow is over, even if the worker has
+			// not got to it yet.
+			return e.expireNow(rec, now, ErrExpired), nil
 		}
 		if out.State != nil {
 			sealed, err := e.seal(out.State, "state", rec.ID)

@@ -423,13 +423,15 @@ func (e *Engine) view(rec *Record, r *http.Request) (*Flow, error) {
 		return nil, fmt.Errorf("opening provider state: %w", err)
 	}
 	f := &Flow{
-		ID:     rec.ID,
-		Handle: rec.Handle().String(),
-		Name:   rec.Flow,
-		Ref:    rec.Ref,
-		Data:   rec.Data,
-		State:  state,
-		Prefix: e.prefix,
+		ID:       rec.ID,
+		Handle:   rec.Handle().String(),
+		Name:     rec.Flow,
+		Ref:      rec.Ref,
+		Data:     rec.Data,
+		State:    state,
+		Status:   rec.Status,
+		Deadline: rec.Deadline,
+		Prefix:   e.prefix,
 	}
 	if r != nil {
 		f.Origin = origin(r)

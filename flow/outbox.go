@@ -218,17 +218,20 @@ func (e *Engine) retry(ctx context.Context, key string, rev uint64, d *Delivery,
 	if errors.As(cause, &ra) && ra.After > delay {
 		delay = min(ra.After, retryAfterCap)
 	}
+	val, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("encoding delivery: %w", err)
+	}
+	if err := e.store.Apply(ctx, Update(key, rev, val, 0), Schedule(key, now.Add(delay))); err != nil {
+		return fmt.Errorf("rescheduling delivery: %w", err)
+	}
+
 	e.obs.Delivery(sig.Kind(), "retried")
 	e.log.Warn("delivery failed; will retry", slog.String("signal", sig.Kind()),
 		slog.String("event", d.Type), slog.String("flow_id", d.FlowID),
 		slog.Int("attempts", d.Attempts), slog.Duration("retry_in", delay),
 		slog.String("error", d.LastError))
-
-	val, err := json.Marshal(d)
-	if err != nil {
-		return fmt.Errorf("encoding delivery: %w", err)
-	}
-	return e.store.Apply(ctx, Update(key, rev, val, 0), Schedule(key, now.Add(delay)))
+	return nil
 }
 
 // bury gives a delivery up: it is logged at error level, counted, and moved
@@ -236,7 +239,7 @@ func (e *Engine) retry(ctx context.Context, key string, rev uint64, d *Delivery,
 func (e *Engine) bury(ctx context.Context, key string, rev uint64, d *Delivery, cause error) error {
 	d.LastError = cause.Error()
 	e.obs.Delivery(signalKind(d.Signal), "failed")
-	e.log.Error("delivery given up", slog.String("signal", d.Signal),
+	e.log.Error("delivery given up", slog.String("signal", signalKind(d.Signal)),
 		slog.String("event", d.Type), slog.String("flow_id", d.FlowID),
 		slog.Int("attempts", d.Attempts), slog.String("error", d.LastError))
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"time"
 )
 
 // Kinds of flows, as reported in events and metrics.
@@ -62,6 +63,12 @@ type Flow struct {
 	Data json.RawMessage
 	// State is the provider's state from an earlier step, opened.
 	State []byte
+	// Status is where the flow stands. A webhook may arrive for a flow that
+	// already ended; its provider can tell so from here.
+	Status Status
+	// Deadline is when a pending flow expires, by the engine's clock, so
+	// that a provider can end what it opens elsewhere no later.
+	Deadline time.Time
 	// Origin is the scheme and host the browser used, like
 	// "https://example.com"; Prefix is the handler's path prefix.
 	Origin string
@@ -102,6 +109,10 @@ type WebhookEvent struct {
 	// Handle locates the flow the event settles; empty for none.
 	Handle string
 	// Settle checks the event against the flow's state and returns the
-	// outcome, or nil if the event changes nothing.
+	// outcome, or nil if the event changes nothing. For a flow that is gone
+	// (replaced by a newer link, or past its retention) it is called with
+	// only the flow's ID, handle, name and a final status, so that the
+	// provider can report an event that settles nothing; the outcome is
+	// then dropped.
 	Settle func(ctx context.Context, f *Flow) (*Outcome, error)
 }

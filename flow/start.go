@@ -39,9 +39,9 @@ func (e *Engine) confirmStart(w http.ResponseWriter, r *http.Request) {
 		e.pageErr(w, r, err)
 		return
 	}
-	fc, ok := e.flows[claims.Flow]
-	if !ok {
-		e.pageErr(w, r, fmt.Errorf("%w: %q", ErrUnknownFlow, claims.Flow))
+	fc, err := e.flowFor(claims)
+	if err != nil {
+		e.pageErr(w, r, err)
 		return
 	}
 
@@ -131,14 +131,9 @@ func (e *Engine) proceed(w http.ResponseWriter, r *http.Request, rec *Record, to
 // this browser. A link opens at most one flow; a flow from an older link
 // never replaces one from a newer link.
 func (e *Engine) start(ctx context.Context, c *LinkClaims, aud, token string) (*Record, error) {
-	fc, ok := e.flows[c.Flow]
-	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownFlow, c.Flow)
-	}
-	if v, ok := fc.Provider.(Validator); ok {
-		if err := v.ValidateData(c.Data); err != nil {
-			return nil, fmt.Errorf("%w: data: %w", ErrBadToken, err)
-		}
+	fc, err := e.flowFor(c)
+	if err != nil {
+		return nil, err
 	}
 
 	conv := e.convID(aud, c.Ref.Key())
@@ -155,6 +150,21 @@ func (e *Engine) start(ctx context.Context, c *LinkClaims, aud, token string) (*
 		return rec, err
 	}
 	return nil, fmt.Errorf("starting flow: %w", ErrConflict)
+}
+
+// flowFor returns the flow a link names, once its provider accepted the
+// link's data.
+func (e *Engine) flowFor(c *LinkClaims) (FlowConfig, error) {
+	fc, ok := e.flows[c.Flow]
+	if !ok {
+		return fc, fmt.Errorf("%w: %q", ErrUnknownFlow, c.Flow)
+	}
+	if v, ok := fc.Provider.(Validator); ok {
+		if err := v.ValidateData(c.Data); err != nil {
+			return fc, fmt.Errorf("%w: data: %w", ErrBadToken, err)
+		}
+	}
+	return fc, nil
 }
 
 // resume returns the flow a used link opened, if this browser holds it.

@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -67,17 +68,19 @@ func (e *Engine) applyWebhook(r *http.Request, name string, ev *WebhookEvent) er
 		return err
 	}
 	rec, err := e.load(ctx, h)
-	if errors.Is(err, ErrNoFlow) || errors.Is(err, ErrSuperseded) {
+	switch {
+	case errors.Is(err, ErrNoFlow) || errors.Is(err, ErrSuperseded):
 		e.log.Info("webhook for a flow that is gone", slog.String("flow", name))
-		return nil
-	}
-	if err != nil {
+		e.settleGone(ctx, name, h, ev, err)
+	case err != nil:
 		return err
+	default:
+		if err := e.settleWebhook(r, rec, ev); err != nil {
+			return err
+		}
 	}
 
-	if err := e.settleWebhook(r, rec, ev); err != nil {
-		return err
-	}
+	// Marked once handled, so a provider's retry of it changes nothing.
 	err = e.store.Apply(ctx, Create(seen, []byte{1}, webhookSeenTTL))
 	if err != nil && !errors.Is(err, ErrConflict) {
 		return fmt.Errorf("marking webhook: %w", err)
@@ -96,5 +99,30 @@ func (e *Engine) settleWebhook(r *http.Request, rec *Record, ev *WebhookEvent) e
 		return err
 	}
 	_, _, err = e.settle(r.Context(), rec.Handle(), out, false)
+	if errors.Is(err, ErrExpired) {
+		// The flow ran out before the event came; the provider is told
+		// all is well, so it stops retrying, and the bot was told of the
+		// expiry.
+		e.log.Warn("webhook for an expired flow", slog.String("flow", rec.Flow),
+			slog.String("flow_id", rec.ID))
+		return nil
+	}
 	return err
+}
+
+// settleGone shows the provider an event for a flow that is gone, replaced
+// by a newer link or past its retention, so that it can report what the
+// event settles nowhere, like a payment made in an old tab. The flow has
+// only its ID, handle, name and a final status; the outcome is dropped.
+func (e *Engine) settleGone(ctx context.Context, name string, h Handle, ev *WebhookEvent,
+	why error) {
+	status := StatusExpired
+	if errors.Is(why, ErrSuperseded) {
+		status = StatusSuperseded
+	}
+	f := &Flow{ID: h.ID, Handle: h.String(), Name: name, Status: status, Prefix: e.prefix}
+	if _, err := ev.Settle(ctx, f); err != nil {
+		e.log.Debug("settling webhook for a flow that is gone", slog.String("flow", name),
+			slog.String("error", err.Error()))
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -57,6 +58,11 @@ func New(url string, secret []byte, client *http.Client, now func() time.Time) (
 	if client == nil {
 		client = &http.Client{Timeout: 15 * time.Second}
 	}
+	// A redirect would turn the POST into a GET whose 2xx looked like a
+	// delivery; the bot's URL must answer itself.
+	c := *client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	client = &c
 	if now == nil {
 		now = time.Now
 	}
@@ -87,6 +93,12 @@ func (s *Signal) Deliver(ctx context.Context, ev *flow.Event) error {
 
 	resp, err := s.client.Do(req)
 	if err != nil {
+		// The URL may hold a key in its query; the error keeps only what
+		// went wrong, since it is stored with the delivery and logged.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fmt.Errorf("posting webhook: %w", err)
 	}
 	defer resp.Body.Close()

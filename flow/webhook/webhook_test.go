@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,6 +92,19 @@ func TestDeliver(t *testing.T) {
 	status = http.StatusInternalServerError
 	if err := s.Deliver(context.Background(), ev); err == nil {
 		t.Error("500 counted as delivered")
+	}
+
+	// A redirect is not followed: its GET's 2xx would look like a delivery.
+	moved := httptest.NewServer(http.RedirectHandler(srv.URL, http.StatusSeeOther))
+	defer moved.Close()
+	status = http.StatusNoContent
+	s, _ = webhook.New(moved.URL+"?key=do-not-log", secret, nil, nil)
+	if err := s.Deliver(context.Background(), ev); err == nil {
+		t.Error("a redirect counted as delivered")
+	}
+	s, _ = webhook.New("http://127.0.0.1:1/hook?key=do-not-log", secret, nil, nil)
+	if err := s.Deliver(context.Background(), ev); err == nil || strings.Contains(err.Error(), "do-not-log") {
+		t.Errorf("unreachable URL: %v; want an error without the URL's query", err)
 	}
 }
 

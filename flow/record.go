@@ -65,6 +65,10 @@ type Record struct {
 	Result []byte `json:"result,omitempty"`
 	// Error is the failure reason for a failed flow, as a short code.
 	Error string `json:"error,omitempty"`
+
+	// begun is the answer of the provider asked before the record was
+	// stored; it is never stored.
+	begun *begun
 }
 
 // Handle returns the record's handle.

@@ -46,7 +46,7 @@ fuzz:
 # flow on loopback, against a bare Caddy and oauth2-proxy; prints the tables
 # of docs/benchmarks.md. A few minutes; FULL=1 adds the largest runs.
 bench:
-	./scripts/bench.sh
+	@./scripts/bench.sh
 
 clean:
 	rm -rf $(BIN) .demo

@@ -4,7 +4,7 @@
 # bare Caddy and oauth2-proxy, the engine's Go benchmarks, and the memory
 # and disk a pending flow takes.
 #
-# Environment: DURATION (3s) and ROUNDS (3) of each timed load run,
+# Environment: DURATION (2s) and ROUNDS (7) of each timed load run,
 # WORKERS (16) concurrent connections, SAMPLES (300) timed sign-ins per
 # store, FULL=1 to add the 1M-flow memory run and the 100k-flow disk run
 # (several more minutes).
@@ -27,7 +27,7 @@ step "load through Caddy on loopback"
 echo "### Load through Caddy"
 echo
 $GO run ./cmd/handoff-bench -caddy bin/caddy -oauth2-proxy "$work/bin/oauth2-proxy" \
-	-duration "${DURATION:-3s}" -rounds "${ROUNDS:-3}" -workers "${WORKERS:-16}" \
+	-duration "${DURATION:-2s}" -rounds "${ROUNDS:-7}" -workers "${WORKERS:-16}" \
 	-samples "${SAMPLES:-300}"
 
 # gobench runs Go benchmarks and keeps their result lines.
@@ -61,5 +61,5 @@ done
 for n in "${disk[@]}"; do
 	gobench -bench '^BenchmarkStoragePendingFlowDisk$' -benchtime "${n}x" ./caddymodule/ |
 		awk -v n="$n" '{printf "| storage (disk) | %s | %s files, %s B written, %s B allocated |\n",
-			n, $5, $7, $9}'
+			n, $9, $5, $7}'
 done

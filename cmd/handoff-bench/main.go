@@ -1,13 +1,14 @@
 // Command handoff-bench measures caddy-bothandoff through a real Caddy on
-// loopback, as ratios within one run: pass-through against a bare Caddy,
+// loopback, as ratios within one run: pass-through against the same site
+// without the handler, served by the same Caddy process on another port,
 // link start and verify against the pass-through rate, link start against
 // oauth2-proxy's /oauth2/start, and the latency the handler adds to an
 // OAuth callback. It prints a Markdown table.
 //
 // Usage:
 //
-//	handoff-bench -caddy bin/caddy [-oauth2-proxy PATH] [-duration 3s]
-//	              [-rounds 3] [-workers 16] [-samples 300]
+//	handoff-bench -caddy bin/caddy [-oauth2-proxy PATH] [-duration 2s]
+//	              [-rounds 7] [-workers 16] [-samples 300]
 package main
 
 import (
@@ -33,8 +34,8 @@ func main() {
 	var o options
 	flag.StringVar(&o.caddy, "caddy", "", "Caddy binary with the bot_handoff module (required)")
 	flag.StringVar(&o.oauth2Proxy, "oauth2-proxy", "", "oauth2-proxy binary to compare with")
-	flag.DurationVar(&o.duration, "duration", 3*time.Second, "length of each timed run")
-	flag.IntVar(&o.rounds, "rounds", 3, "rounds of alternating runs")
+	flag.DurationVar(&o.duration, "duration", 2*time.Second, "length of each timed run")
+	flag.IntVar(&o.rounds, "rounds", 7, "rounds of alternating runs")
 	flag.IntVar(&o.workers, "workers", 16, "concurrent keep-alive connections")
 	flag.IntVar(&o.samples, "samples", 300, "OAuth sign-ins timed one by one, per store")
 	flag.Parse()
@@ -53,7 +54,7 @@ type env struct {
 	o       options
 	client  *http.Client
 	idp     *idp
-	bare    *server
+	bare    string // the site without the handler, on the memory Caddy
 	memory  *server
 	storage *server
 	proxy   *server // nil without oauth2-proxy
@@ -101,16 +102,21 @@ func upstream(w http.ResponseWriter, r *http.Request) {
 
 func (e *env) startServers(dir, up string) error {
 	env := []string{"HANDOFF_LINK_SECRET=" + linkSecret, "IDP_CLIENT_SECRET=" + idpClientSecret}
-	var err error
-	if e.bare, err = startCaddy(e.o.caddy, dir, "bare", env, siteBlock("", up)); err != nil {
+	barePort, err := freePort()
+	if err != nil {
 		return err
 	}
+	e.bare = fmt.Sprintf("http://127.0.0.1:%d", barePort)
 	for _, s := range []struct {
 		store string
 		dst   **server
 	}{{"memory", &e.memory}, {"storage", &e.storage}} {
 		h := handoffBlock(s.store, e.idp.issuer())
-		if *s.dst, err = startCaddy(e.o.caddy, dir, s.store, env, siteBlock(h, up)); err != nil {
+		site := siteBlock(h, up)
+		if s.store == "memory" {
+			site = withBare(site, siteBlock("", up)(barePort))
+		}
+		if *s.dst, err = startCaddy(e.o.caddy, dir, s.store, env, site); err != nil {
 			return err
 		}
 	}
@@ -121,16 +127,21 @@ func (e *env) startServers(dir, up string) error {
 }
 
 func (e *env) stopServers() {
-	for _, s := range []*server{e.bare, e.memory, e.storage, e.proxy} {
+	for _, s := range []*server{e.memory, e.storage, e.proxy} {
 		if s != nil {
 			s.stop()
 		}
 	}
 }
 
-// siteBlock is the site both Caddies serve: a small static page, and the
+// withBare adds the bare site's block to a Caddyfile.
+func withBare(site func(int) string, bare string) func(int) string {
+	return func(port int) string { return site(port) + bare }
+}
+
+// siteBlock is the site every Caddy serves: a small static page, and the
 // site flow's task path proxied to a local upstream. handoff is the
-// bot_handoff block, or empty for the bare Caddy.
+// bot_handoff block, or empty for the bare site.
 func siteBlock(handoff, up string) func(int) string {
 	return func(port int) string {
 		return fmt.Sprintf(`http://127.0.0.1:%d {

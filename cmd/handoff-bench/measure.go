@@ -23,24 +23,28 @@ func (e *env) measure(ctx context.Context, l load) (*result, error) {
 	return r, nil
 }
 
-// passThrough alternates the bare Caddy and the Caddy with the handler,
-// A B B A in every round, so that drift hits both alike.
+// passThrough alternates the site without and with the handler, both in
+// one Caddy process, A B B A in every round, so that drift hits both alike.
 func (e *env) passThrough(ctx context.Context) error {
-	bare, with := pageLoad("page, bare Caddy", e.bare.url), pageLoad("page, bot_handoff", e.memory.url)
+	bare, with := pageLoad("page, bare site", e.bare), pageLoad("page, bot_handoff", e.memory.url)
 	run(ctx, e.client, bare, e.o.workers, warmup)
 	run(ctx, e.client, with, e.o.workers, warmup)
 
 	sum := map[string]*result{bare.name: {name: bare.name}, with.name: {name: with.name}}
+	var ratios []float64
 	for range e.o.rounds {
+		round := map[string]*result{bare.name: {}, with.name: {}}
 		for _, l := range []load{bare, with, with, bare} {
 			r, err := e.measure(ctx, l)
 			if err != nil {
 				return err
 			}
 			sum[l.name].merge(r)
+			round[l.name].merge(r)
 		}
+		ratios = append(ratios, round[with.name].rate()/round[bare.name].rate())
 	}
-	e.rep.passThrough(sum[bare.name], sum[with.name])
+	e.rep.passThrough(sum[bare.name], sum[with.name], ratios)
 	return nil
 }
 

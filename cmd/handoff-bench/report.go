@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"time"
 )
 
@@ -36,10 +37,14 @@ func (p *report) add(r *result, ratio string) {
 
 func (p *report) startRate(name string) float64 { return p.rates[name] }
 
-func (p *report) passThrough(bare, with *result) {
+// passThrough adds the page rates, and the ratio of the rounds' median,
+// which a burst of load from outside the run moves least.
+func (p *report) passThrough(bare, with *result, ratios []float64) {
 	p.page = with.rate()
+	slices.Sort(ratios)
 	p.add(bare, "1")
-	p.add(with, fmt.Sprintf("%.3f of bare", with.rate()/bare.rate()))
+	p.add(with, fmt.Sprintf("%.3f of bare (median of %d rounds; %.3f to %.3f)",
+		ratios[len(ratios)/2], len(ratios), ratios[0], ratios[len(ratios)-1]))
 }
 
 func (p *report) starts(rs []*result) {

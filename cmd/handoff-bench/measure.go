@@ -52,7 +52,8 @@ func (e *env) passThrough(ctx context.Context) error {
 // turn in every round.
 func (e *env) starts(ctx context.Context) error {
 	loads := []func() (load, error){
-		e.startLoad("start, memory", e.memory), e.startLoad("start, storage", e.storage),
+		e.startLoad("link start, memory", e.memory),
+		e.startLoad("link start, storage", e.storage),
 	}
 	if e.proxy != nil {
 		loads = append(loads, func() (load, error) { return oauth2ProxyLoad(e.proxy.url), nil })
@@ -129,7 +130,7 @@ func (e *env) verifies(ctx context.Context) error {
 // verifyPool sizes the completed flows for a verify run: twice what the
 // store's start rate would use up in a run, within bounds.
 func (e *env) verifyPool(store string) int {
-	rate := e.rep.startRate("start, " + store)
+	rate := e.rep.startRate("link start, " + store)
 	n := int(2 * rate * e.o.duration.Seconds())
 	return min(max(n, 2000), 40000)
 }

@@ -68,9 +68,11 @@ func (p *report) verifies(rs []*result) {
 }
 
 func (p *report) callback(store string, t *callbackTimes) {
-	p.rows = append(p.rows,
-		row{what: "callback added, " + store, p50: pctOf(t.added, 50), p99: pctOf(t.added, 99),
-			ratio: fmt.Sprintf("provider p50 %s", fmtDur(pctOf(t.provider, 50)))})
+	p.rows = append(p.rows, row{
+		what: "OAuth callback, added by the handler, " + store,
+		p50:  pctOf(t.added, 50), p99: pctOf(t.added, 99),
+		ratio: fmt.Sprintf("provider's own time p50 %s", fmtDur(pctOf(t.provider, 50))),
+	})
 }
 
 // print writes the table in Markdown.

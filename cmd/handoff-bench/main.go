@@ -75,10 +75,10 @@ func benchmark(ctx context.Context, o options) error {
 	defer e.idp.stop()
 	up := httptest.NewServer(http.HandlerFunc(upstream))
 	defer up.Close()
+	defer e.stopServers() // also those started before one failed
 	if err := e.startServers(dir, up.URL); err != nil {
 		return err
 	}
-	defer e.stopServers()
 
 	for _, step := range []func(context.Context) error{
 		e.passThrough, e.starts, e.verifies, e.callbacks,

@@ -42,5 +42,11 @@ vet:
 fuzz:
 	./scripts/fuzz.sh
 
+# Measures pass-through, link start, verify, callback latency and memory per
+# flow on loopback, against a bare Caddy and oauth2-proxy; prints the tables
+# of docs/benchmarks.md. A few minutes; FULL=1 adds the largest runs.
+bench:
+	@./scripts/bench.sh
+
 clean:
 	rm -rf $(BIN) .demo

@@ -26,6 +26,17 @@ type Provider interface {
 	Begin(ctx context.Context, f *Flow) (*Step, error)
 }
 
+// An EarlyBeginner is a provider whose Begin for a new flow has no effect
+// outside the flow (an OAuth provider builds an authorization URL; a payment
+// provider, which makes a checkout session, is not one). The engine asks it
+// before it stores a new flow, and stores the state it returns with the flow
+// in one write rather than two.
+type EarlyBeginner interface {
+	Provider
+	// BeginsEarly marks the provider; it does nothing.
+	BeginsEarly()
+}
+
 // A Returner is a provider the browser comes back to, at {prefix}/callback
 // (OAuth) or {prefix}/return (payment). The engine has already found the flow
 // and checked that this browser holds it.

@@ -73,6 +73,9 @@ type Record struct {
 
 	// rev is the store revision the record was read at.
 	rev uint64
+	// begun is the answer of the provider asked before the record was
+	// stored; it is never stored.
+	begun *begun
 }
 
 // Handle returns the record's handle.

@@ -84,7 +84,7 @@ func (e *Engine) postStart(w http.ResponseWriter, r *http.Request) {
 	if token == "" {
 		token = randomString(e.rand, 24)
 	}
-	rec, err := e.start(r.Context(), claims, aud, token)
+	rec, err := e.start(r, claims, aud, token)
 	if err != nil {
 		e.pageErr(w, r, err)
 		return
@@ -131,7 +131,8 @@ func (e *Engine) proceed(w http.ResponseWriter, r *http.Request, rec *Record, to
 // start opens the flow a link asks for, or finds the one it opened before in
 // this browser. A link opens at most one flow; a flow from an older link
 // never replaces one from a newer link.
-func (e *Engine) start(ctx context.Context, c *LinkClaims, aud, token string) (*Record, error) {
+func (e *Engine) start(r *http.Request, c *LinkClaims, aud, token string) (*Record, error) {
+	ctx := r.Context()
 	fc, err := e.flowFor(c)
 	if err != nil {
 		return nil, err
@@ -142,7 +143,7 @@ func (e *Engine) start(ctx context.Context, c *LinkClaims, aud, token string) (*
 	for range maxRaces {
 		// Opening is tried first: a new link is the common case, and its
 		// write fails if the link was used, which resume then sorts out.
-		rec, err := e.open(ctx, c, fc, conv, linkKey, token)
+		rec, err := e.open(r, c, fc, conv, linkKey, token)
 		if !errors.Is(err, ErrConflict) {
 			return rec, err
 		}
@@ -203,7 +204,10 @@ func (e *Engine) resume(ctx context.Context, linkKey, conv, token string) (*Reco
 
 // open creates the flow record for a new link, replacing an older flow of
 // the same conversation and user, and marks the link used, atomically.
-func (e *Engine) open(ctx context.Context, c *LinkClaims, fc FlowConfig, conv, linkKey, token string) (*Record, error) {
+func (e *Engine) open(r *http.Request, c *LinkClaims, fc FlowConfig, conv, linkKey, token string) (
+	*Record, error,
+) {
+	ctx := r.Context()
 	fkey := flowKey(conv)
 	old, err := e.store.Get(ctx, fkey)
 	if err != nil && !errors.Is(err, ErrNotFound) {
@@ -225,6 +229,11 @@ func (e *Engine) open(ctx context.Context, c *LinkClaims, fc FlowConfig, conv, l
 		Status: StatusPending, Ref: c.Ref, Data: c.Data,
 		LinkIssued: c.IssuedAt.Time, Browser: e.browserMAC(token),
 		Created: now, Updated: now, Deadline: now.Add(fc.TTL),
+	}
+	if p, ok := fc.Provider.(EarlyBeginner); ok {
+		if err := e.beginEarly(r, rec, p); err != nil {
+			return nil, err
+		}
 	}
 	val, err := rec.marshal()
 	if err != nil {
@@ -252,12 +261,37 @@ func (e *Engine) open(ctx context.Context, c *LinkClaims, fc FlowConfig, conv, l
 	return rec, nil
 }
 
-// begin asks the provider where the browser goes, keeping the state it
-// returns sealed in the record.
-func (e *Engine) begin(r *http.Request, rec *Record, p Provider) (string, error) {
+// begun is what an early Begin of a new flow answered: where the browser
+// goes, or why it cannot go on.
+type begun struct {
+	redirect string
+	err      error
+}
+
+// beginEarly asks the provider of a new flow, not stored yet, where the
+// browser goes, and seals the state it returns into the record, which is
+// then stored once. A failure is kept for proceed to show, after the flow
+// was stored, as when Begin fails after the start.
+func (e *Engine) beginEarly(r *http.Request, rec *Record, p Provider) error {
+	step, err := e.ask(r, rec, p)
+	if err != nil {
+		rec.begun = &begun{err: err}
+		return nil
+	}
+	if step.State != nil {
+		if rec.State, err = e.seal(step.State, "state", rec.ID); err != nil {
+			return err
+		}
+	}
+	rec.begun = &begun{redirect: step.Redirect}
+	return nil
+}
+
+// ask calls the provider's Begin with what it sees of rec.
+func (e *Engine) ask(r *http.Request, rec *Record, p Provider) (*Step, error) {
 	f, err := e.view(rec, r)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	f.Origin = e.publicOrigin(r)
 
@@ -265,7 +299,20 @@ func (e *Engine) begin(r *http.Request, rec *Record, p Provider) (string, error)
 	step, err := p.Begin(r.Context(), f)
 	e.obs.Duration("provider", rec.Flow, time.Since(began))
 	if err != nil {
-		return "", fmt.Errorf("beginning %s flow: %w", rec.Kind, err)
+		return nil, fmt.Errorf("beginning %s flow: %w", rec.Kind, err)
+	}
+	return step, nil
+}
+
+// begin asks the provider where the browser goes, keeping the state it
+// returns sealed in the record. A flow begun early has its answer already.
+func (e *Engine) begin(r *http.Request, rec *Record, p Provider) (string, error) {
+	if rec.begun != nil {
+		return rec.begun.redirect, rec.begun.err
+	}
+	step, err := e.ask(r, rec, p)
+	if err != nil {
+		return "", err
 	}
 	if step.State == nil {
 		return step.Redirect, nil

@@ -61,6 +61,12 @@ func (p *Provider) Begin(ctx context.Context, f *flow.Flow) (*flow.Step, error) 
 	return step, nil
 }
 
+// BeginsEarly implements flow.EarlyBeginner: Begin makes nothing at the
+// provider (it reads the discovery document at most, which is cached), so
+// the engine may ask it before it stores a new flow, and store the state
+// with the flow in one write.
+func (p *Provider) BeginsEarly() {}
+
 // stateFor returns the flow's state: the one kept from an earlier Begin, or
 // a fresh one, which fresh reports.
 func (p *Provider) stateFor(f *flow.Flow, d *linkData) (st *state, fresh bool, err error) {

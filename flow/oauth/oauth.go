@@ -246,7 +246,8 @@ func (p *Provider) httpContext(ctx context.Context) context.Context {
 
 // Interface guards
 var (
-	_ flow.Provider  = (*Provider)(nil)
-	_ flow.Returner  = (*Provider)(nil)
-	_ flow.Validator = (*Provider)(nil)
+	_ flow.Provider      = (*Provider)(nil)
+	_ flow.Returner      = (*Provider)(nil)
+	_ flow.Validator     = (*Provider)(nil)
+	_ flow.EarlyBeginner = (*Provider)(nil)
 )

@@ -1,0 +1,181 @@
+// Command handoff-bench measures caddy-bothandoff through a real Caddy on
+// loopback, as ratios within one run: pass-through against the same site
+// without the handler, served by the same Caddy process on another port,
+// link start and verify against the pass-through rate, link start against
+// oauth2-proxy's /oauth2/start, and the latency the handler adds to an
+// OAuth callback. It prints a Markdown table.
+//
+// Usage:
+//
+//	handoff-bench -caddy bin/caddy [-oauth2-proxy PATH] [-duration 2s]
+//	              [-rounds 7] [-workers 16] [-samples 300]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"time"
+)
+
+type options struct {
+	caddy       string
+	oauth2Proxy string
+	duration    time.Duration
+	rounds      int
+	workers     int
+	samples     int
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.caddy, "caddy", "", "Caddy binary with the bot_handoff module (required)")
+	flag.StringVar(&o.oauth2Proxy, "oauth2-proxy", "", "oauth2-proxy binary to compare with")
+	flag.DurationVar(&o.duration, "duration", 2*time.Second, "length of each timed run")
+	flag.IntVar(&o.rounds, "rounds", 7, "rounds of alternating runs")
+	flag.IntVar(&o.workers, "workers", 16, "concurrent keep-alive connections")
+	flag.IntVar(&o.samples, "samples", 300, "OAuth sign-ins timed one by one, per store")
+	flag.Parse()
+	if o.caddy == "" {
+		flag.Usage()
+		os.Exit(2)
+	}
+	if err := benchmark(context.Background(), o); err != nil {
+		fmt.Fprintln(os.Stderr, "handoff-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// env is what one benchmark run started.
+type env struct {
+	o       options
+	client  *http.Client
+	idp     *idp
+	bare    string // the site without the handler, on the memory Caddy
+	memory  *server
+	storage *server
+	proxy   *server // nil without oauth2-proxy
+	rep     *report
+}
+
+func benchmark(ctx context.Context, o options) error {
+	dir, err := os.MkdirTemp("", "handoff-bench-")
+	if err != nil {
+		return fmt.Errorf("creating work directory: %w", err)
+	}
+	defer os.RemoveAll(dir)
+
+	e := &env{o: o, client: newClient(o.workers), rep: newReport(o)}
+	if e.idp, err = startIdP(); err != nil {
+		return err
+	}
+	defer e.idp.stop()
+	up := httptest.NewServer(http.HandlerFunc(upstream))
+	defer up.Close()
+	defer e.stopServers() // also those started before one failed
+	if err := e.startServers(dir, up.URL); err != nil {
+		return err
+	}
+
+	for _, step := range []func(context.Context) error{
+		e.passThrough, e.starts, e.verifies, e.callbacks,
+	} {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	e.rep.print(os.Stdout)
+	return nil
+}
+
+// upstream is the site's task behind Caddy: /checkout/done completes the
+// site flow.
+func upstream(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/checkout/done" {
+		w.Header().Set("Handoff-Complete", `{"orderId":"42"}`)
+	}
+	_, _ = w.Write([]byte("task page"))
+}
+
+func (e *env) startServers(dir, up string) error {
+	env := []string{"HANDOFF_LINK_SECRET=" + linkSecret, "IDP_CLIENT_SECRET=" + idpClientSecret}
+	barePort, err := freePort()
+	if err != nil {
+		return err
+	}
+	e.bare = fmt.Sprintf("http://127.0.0.1:%d", barePort)
+	for _, s := range []struct {
+		store string
+		dst   **server
+	}{{"memory", &e.memory}, {"storage", &e.storage}} {
+		h := handoffBlock(s.store, e.idp.issuer())
+		site := siteBlock(h, up)
+		if s.store == "memory" {
+			site = withBare(site, siteBlock("", up)(barePort))
+		}
+		if *s.dst, err = startCaddy(e.o.caddy, dir, s.store, env, site); err != nil {
+			return err
+		}
+	}
+	if e.o.oauth2Proxy != "" {
+		e.proxy, err = startOAuth2Proxy(e.o.oauth2Proxy, dir, e.idp.issuer())
+	}
+	return err
+}
+
+func (e *env) stopServers() {
+	for _, s := range []*server{e.memory, e.storage, e.proxy} {
+		if s != nil {
+			s.stop()
+		}
+	}
+}
+
+// withBare adds the bare site's block to a Caddyfile.
+func withBare(site func(int) string, bare string) func(int) string {
+	return func(port int) string { return site(port) + bare }
+}
+
+// siteBlock is the site every Caddy serves: a small static page, and the
+// site flow's task path proxied to a local upstream. handoff is the
+// bot_handoff block, or empty for the bare site.
+func siteBlock(handoff, up string) func(int) string {
+	return func(port int) string {
+		return fmt.Sprintf(`http://127.0.0.1:%d {
+%s	handle /checkout* {
+		reverse_proxy %s
+	}
+	handle {
+		respond "<!doctype html><title>Site</title><p>Hello from the site." 200
+	}
+}
+`, port, handoff, up)
+	}
+}
+
+// handoffBlock configures the handler with a site flow and an oauth flow
+// on the mock provider, with every rate limit off: the load generator
+// opens thousands of links per second from one IP.
+func handoffBlock(store, issuer string) string {
+	return fmt.Sprintf(`	bot_handoff {
+		link_key secret {env.HANDOFF_LINK_SECRET}
+		store %s
+		rate_limit {
+			start_per_ip off
+			start_per_flow off
+			verify_per_ip off
+		}
+		site checkout {
+			to /checkout
+		}
+		oauth idp {
+			issuer %s
+			client_id %s
+			client_secret {env.IDP_CLIENT_SECRET}
+		}
+	}
+`, store, issuer, idpClientID)
+}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+)
+
+// warmup is how long each target is warmed before its timed runs: it opens
+// the connections and makes the handler discover the provider.
+const warmup = time.Second
+
+// measure runs l for the run's duration and fails on errors.
+func (e *env) measure(ctx context.Context, l load) (*result, error) {
+	r := run(ctx, e.client, l, e.o.workers, e.o.duration)
+	if r.failed > 0 {
+		return nil, fmt.Errorf("%s: %d of %d requests failed, first: %s",
+			l.name, r.failed, r.ok+r.failed, r.firstErr)
+	}
+	progress("%-28s %8.0f req/s  p50 %-8s p99 %s", l.name, r.rate(),
+		r.pct(50).Round(time.Microsecond), r.pct(99).Round(time.Microsecond))
+	return r, nil
+}
+
+// passThrough alternates the site without and with the handler, both in
+// one Caddy process, A B B A in every round, so that drift hits both alike.
+func (e *env) passThrough(ctx context.Context) error {
+	bare, with := pageLoad("page, bare site", e.bare), pageLoad("page, bot_handoff", e.memory.url)
+	run(ctx, e.client, bare, e.o.workers, warmup)
+	run(ctx, e.client, with, e.o.workers, warmup)
+
+	sum := map[string]*result{bare.name: {name: bare.name}, with.name: {name: with.name}}
+	var ratios []float64
+	for range e.o.rounds {
+		round := map[string]*result{bare.name: {}, with.name: {}}
+		for _, l := range []load{bare, with, with, bare} {
+			r, err := e.measure(ctx, l)
+			if err != nil {
+				return err
+			}
+			sum[l.name].merge(r)
+			round[l.name].merge(r)
+		}
+		ratios = append(ratios, round[with.name].rate()/round[bare.name].rate())
+	}
+	e.rep.passThrough(sum[bare.name], sum[with.name], ratios)
+	return nil
+}
+
+// starts measures link start on both stores and oauth2-proxy's start, in
+// turn in every round.
+func (e *env) starts(ctx context.Context) error {
+	loads := []func() (load, error){
+		e.startLoad("link start, memory", e.memory),
+		e.startLoad("link start, storage", e.storage),
+	}
+	if e.proxy != nil {
+		loads = append(loads, func() (load, error) { return oauth2ProxyLoad(e.proxy.url), nil })
+	}
+
+	sums := make([]*result, len(loads))
+	for round := -1; round < e.o.rounds; round++ {
+		for i, next := range loads {
+			l, err := next()
+			if err != nil {
+				return err
+			}
+			if round < 0 {
+				run(ctx, e.client, l, e.o.workers, warmup)
+				continue
+			}
+			r, err := e.measure(ctx, l)
+			if err != nil {
+				return err
+			}
+			if sums[i] == nil {
+				sums[i] = &result{name: r.name}
+			}
+			sums[i].merge(r)
+		}
+	}
+	e.rep.starts(sums)
+	return nil
+}
+
+// startsPerSecond bounds the rate a start run can reach, to size its pool
+// of one-shot links.
+const startsPerSecond = 12000
+
+// startLoad returns a maker of start loads with fresh links for an oauth
+// flow on s.
+func (e *env) startLoad(name string, s *server) func() (load, error) {
+	return func() (load, error) {
+		n := int(startsPerSecond * e.o.duration.Seconds())
+		bodies, _, err := signLinks(s.url+"/handoff", "idp", n)
+		if err != nil {
+			return load{}, err
+		}
+		return startLoad(name, s.url, bodies), nil
+	}
+}
+
+// verifies measures the verify API on both stores, each on flows completed
+// before the timed run.
+func (e *env) verifies(ctx context.Context) error {
+	var sums []*result
+	for _, s := range []*server{e.memory, e.storage} {
+		name := "verify, " + s.name
+		n := e.verifyPool(s.name)
+		progress("completing %d site flows on %s", n, s.name)
+		done, err := completeSites(ctx, e.client, s.url, n, e.o.workers)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		l, err := verifyLoad(name, s.url+"/handoff", done)
+		if err != nil {
+			return err
+		}
+		r, err := e.measure(ctx, l)
+		if err != nil {
+			return err
+		}
+		sums = append(sums, r)
+	}
+	e.rep.verifies(sums)
+	return nil
+}
+
+// verifyPool sizes the completed flows for a verify run: twice what the
+// store's start rate would use up in a run, within bounds.
+func (e *env) verifyPool(store string) int {
+	rate := e.rep.startRate("link start, " + store)
+	n := int(2 * rate * e.o.duration.Seconds())
+	return min(max(n, 2000), 40000)
+}
+
+// callbacks times OAuth sign-ins one by one on both stores.
+func (e *env) callbacks(ctx context.Context) error {
+	for _, s := range []*server{e.memory, e.storage} {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		t, err := signIns(e.client, e.idp, s.url, e.o.samples)
+		if err != nil {
+			return fmt.Errorf("sign-ins on %s: %w", s.name, err)
+		}
+		progress("callback, %-18s added p50 %s p99 %s", s.name,
+			pctOf(t.added, 50).Round(time.Microsecond), pctOf(t.added, 99).Round(time.Microsecond))
+		e.rep.callback(s.name, t)
+	}
+	return nil
+}
+
+// progress reports a step on stderr, so that stdout holds only the table.
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"time"
+)
+
+// A row is one line of the table.
+type row struct {
+	what     string
+	rate     float64 // requests per second; 0 for a latency row
+	p50, p99 time.Duration
+	ratio    string
+}
+
+// report gathers the rows of a run.
+type report struct {
+	o     options
+	rows  []row
+	rates map[string]float64
+	// page is the pass-through rate with the handler, the base of ratios.
+	page float64
+	// proxy is oauth2-proxy's start rate, 0 if not measured.
+	proxy float64
+}
+
+func newReport(o options) *report { return &report{o: o, rates: map[string]float64{}} }
+
+func (p *report) add(r *result, ratio string) {
+	p.rates[r.name] = r.rate()
+	p.rows = append(p.rows, row{what: r.name, rate: r.rate(), p50: r.pct(50), p99: r.pct(99),
+		ratio: ratio})
+}
+
+func (p *report) startRate(name string) float64 { return p.rates[name] }
+
+// passThrough adds the page rates, and the ratio of the rounds' median,
+// which a burst of load from outside the run moves least.
+func (p *report) passThrough(bare, with *result, ratios []float64) {
+	p.page = with.rate()
+	slices.Sort(ratios)
+	p.add(bare, "1")
+	p.add(with, fmt.Sprintf("%.3f of bare (median of %d rounds; %.3f to %.3f)",
+		ratios[len(ratios)/2], len(ratios), ratios[0], ratios[len(ratios)-1]))
+}
+
+func (p *report) starts(rs []*result) {
+	if len(rs) > 2 {
+		p.proxy = rs[2].rate()
+		p.add(rs[2], fmt.Sprintf("%.3f of page", p.proxy/p.page))
+	}
+	for _, r := range rs[:2] {
+		ratio := fmt.Sprintf("%.3f of page", r.rate()/p.page)
+		if p.proxy > 0 {
+			ratio += fmt.Sprintf("; %.2f× oauth2-proxy", r.rate()/p.proxy)
+		}
+		p.add(r, ratio)
+	}
+}
+
+func (p *report) verifies(rs []*result) {
+	for _, r := range rs {
+		p.add(r, fmt.Sprintf("%.3f of page", r.rate()/p.page))
+	}
+}
+
+func (p *report) callback(store string, t *callbackTimes) {
+	p.rows = append(p.rows, row{
+		what: "OAuth callback, added by the handler, " + store,
+		p50:  pctOf(t.added, 50), p99: pctOf(t.added, 99),
+		ratio: fmt.Sprintf("provider's own time p50 %s", fmtDur(pctOf(t.provider, 50))),
+	})
+}
+
+// print writes the table in Markdown.
+func (p *report) print(w io.Writer) {
+	fmt.Fprintf(w, "%d CPUs, %d workers, %d rounds of %s per target, %d sign-ins per store\n\n",
+		runtime.NumCPU(), p.o.workers, p.o.rounds, p.o.duration, p.o.samples)
+	fmt.Fprintln(w, "| measurement | req/s | p50 | p99 | ratio |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---|")
+	for _, r := range p.rows {
+		rate := "–"
+		if r.rate > 0 {
+			rate = fmt.Sprintf("%.0f", r.rate)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n",
+			r.what, rate, fmtDur(r.p50), fmtDur(r.p99), r.ratio)
+	}
+}
+
+// fmtDur writes a latency in milliseconds with two decimals.
+func fmtDur(d time.Duration) string {
+	return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+}

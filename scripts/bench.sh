@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Runs the measurements of docs/benchmarks.md on loopback and prints their
+# tables: the load run through a real Caddy (cmd/handoff-bench) against a
+# bare Caddy and oauth2-proxy, the engine's Go benchmarks, and the memory
+# and disk a pending flow takes.
+#
+# Environment: DURATION (2s) and ROUNDS (7) of each timed load run,
+# WORKERS (16) concurrent connections, SAMPLES (300) timed sign-ins per
+# store, FULL=1 to add the 1M-flow memory run and the 100k-flow disk run
+# (several more minutes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+GO=${GO:-go}
+OAUTH2_PROXY=github.com/oauth2-proxy/oauth2-proxy/v7@v7.15.6
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "building Caddy with the module, and $OAUTH2_PROXY"
+make -s build
+GOBIN="$work/bin" GOFLAGS=-buildvcs=false $GO install "$OAUTH2_PROXY"
+
+step "load through Caddy on loopback"
+echo "### Load through Caddy"
+echo
+$GO run ./cmd/handoff-bench -caddy bin/caddy -oauth2-proxy "$work/bin/oauth2-proxy" \
+	-duration "${DURATION:-2s}" -rounds "${ROUNDS:-7}" -workers "${WORKERS:-16}" \
+	-samples "${SAMPLES:-300}"
+
+# gobench runs Go benchmarks and keeps their result lines.
+gobench() { $GO test -run '^$' -timeout 60m "$@" | grep '^Benchmark' || true; }
+
+step "engine in process"
+echo
+echo "### Engine in process (memory store)"
+echo
+echo '```'
+gobench -bench '^Benchmark(PassThrough|PassThroughBare|Start|Verify)$' -benchtime 20000x ./flow/
+echo '```'
+
+memory=(10000 100000)
+disk=(10000)
+if [[ -n "${FULL:-}" ]]; then
+	memory+=(1000000)
+	disk+=(100000)
+fi
+
+step "memory and disk per pending flow"
+echo
+echo "### Per pending oauth flow"
+echo
+echo "| store | flows | per flow |"
+echo "|---|---:|---|"
+for n in "${memory[@]}"; do
+	gobench -bench '^BenchmarkPendingFlowMemory$' -benchtime "${n}x" ./flow/ |
+		awk -v n="$n" '{print "| memory (heap) | " n " | " $5 " B |"}'
+done
+for n in "${disk[@]}"; do
+	gobench -bench '^BenchmarkStoragePendingFlowDisk$' -benchtime "${n}x" ./caddymodule/ |
+		awk -v n="$n" '{printf "| storage (disk) | %s | %s files, %s B written, %s B allocated |\n",
+			n, $9, $5, $7}'
+done

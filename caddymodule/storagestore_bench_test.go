@@ -1,9 +1,6 @@
 package caddymodule
 
 import (
-	"io/fs"
-	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,34 +26,12 @@ func BenchmarkStorageBytesPerFlow(b *testing.B) {
 			dir := b.TempDir()
 			st := newStorageStore(&certmagic.FileStorage{Path: dir}, "bot_handoff/bench", nil)
 			storetest.Fill(b, st, 0, n, time.Now())
-			size, blocks := diskUsage(b, dir)
+			_, size, blocks, err := diskUsage(dir)
+			if err != nil {
+				b.Fatal(err)
+			}
 			b.ReportMetric(float64(size)/n, "B/flow")
 			b.ReportMetric(float64(blocks)/n, "disk-B/flow")
 		}
 	})
-}
-
-// diskUsage sums the sizes and the allocated blocks of the files and
-// directories under dir.
-func diskUsage(b *testing.B, dir string) (size, blocks int64) {
-	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() {
-			size += info.Size()
-		}
-		if st, ok := info.Sys().(*syscall.Stat_t); ok {
-			blocks += st.Blocks * 512
-		}
-		return nil
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return size, blocks
 }

@@ -140,10 +140,10 @@ func (e *Engine) start(r *http.Request, c *LinkClaims, aud, token string) (*Reco
 
 	conv := e.convID(aud, c.Ref.Key())
 	linkKey := e.linkKey(aud, c.ID)
-	for range maxRaces {
+	for i := range maxRaces {
 		// Opening is tried first: a new link is the common case, and its
 		// write fails if the link was used, which resume then sorts out.
-		rec, err := e.open(r, c, fc, conv, linkKey, token)
+		rec, err := e.open(r, c, fc, conv, linkKey, token, i == 0)
 		if !errors.Is(err, ErrConflict) {
 			return rec, err
 		}
@@ -204,9 +204,12 @@ func (e *Engine) resume(ctx context.Context, linkKey, conv, token string) (*Reco
 
 // open creates the flow record for a new link, replacing an older flow of
 // the same conversation and user, and marks the link used, atomically.
-func (e *Engine) open(r *http.Request, c *LinkClaims, fc FlowConfig, conv, linkKey, token string) (
-	*Record, error,
-) {
+//
+// With mayResume set, a record from a link of the same time held by this
+// browser is taken for this link opened again: open then returns
+// ErrConflict at once, before asking the provider for a new start.
+func (e *Engine) open(r *http.Request, c *LinkClaims, fc FlowConfig, conv, linkKey, token string,
+	mayResume bool) (*Record, error) {
 	ctx := r.Context()
 	fkey := flowKey(conv)
 	old, err := e.store.Get(ctx, fkey)
@@ -220,6 +223,9 @@ func (e *Engine) open(r *http.Request, c *LinkClaims, fc FlowConfig, conv, linkK
 		}
 		if !prev.Status.Final() && prev.LinkIssued.After(c.IssuedAt.Time) {
 			return nil, ErrSuperseded
+		}
+		if mayResume && prev.LinkIssued.Equal(c.IssuedAt.Time) && e.bound(prev, token) {
+			return nil, ErrConflict
 		}
 	}
 

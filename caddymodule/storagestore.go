@@ -297,7 +297,7 @@ func (s *storageStore) Timers(ctx context.Context, prefix string, limit int) ([]
 			out = append(out, flow.Timer{Key: key, Due: time.Unix(0, n)})
 		}
 	}
-	slices.SortFunc(out, func(a, b flow.Timer) int { return a.Due.Compare(b.Due) })
+	flow.SortTimers(out)
 	return out[:min(limit, len(out))], len(out), nil
 }
 

@@ -2,6 +2,8 @@ package flow
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -27,7 +29,8 @@ type Store interface {
 	Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error)
 
 	// Timers returns up to limit timers of keys starting with prefix, in
-	// order of due time, and how many such timers the store holds in all.
+	// the order of SortTimers, and how many such timers the store holds in
+	// all.
 	Timers(ctx context.Context, prefix string, limit int) ([]Timer, int, error)
 }
 
@@ -42,6 +45,17 @@ type Entry struct {
 type Timer struct {
 	Key string
 	Due time.Time
+}
+
+// SortTimers orders timers as Timers returns them: by due time, then by key,
+// so that timers due at the same time come in a stable order.
+func SortTimers(ts []Timer) {
+	slices.SortFunc(ts, func(a, b Timer) int {
+		if c := a.Due.Compare(b.Due); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Key, b.Key)
+	})
 }
 
 // OpKind says what an Op does.

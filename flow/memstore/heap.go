@@ -1,11 +1,6 @@
 package memstore
 
-import (
-	"slices"
-	"time"
-
-	"github.com/bothandoff/caddy-bothandoff/flow"
-)
+import "time"
 
 // timed is a key due at a time; timeHeap orders them earliest first.
 type timed struct {
@@ -25,8 +20,4 @@ func (h *timeHeap) Pop() any {
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return x
-}
-
-func sortTimers(ts []flow.Timer) {
-	slices.SortFunc(ts, func(a, b flow.Timer) int { return a.Due.Compare(b.Due) })
 }

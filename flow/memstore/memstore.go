@@ -168,7 +168,7 @@ func (s *Store) Timers(_ context.Context, prefix string, limit int) ([]flow.Time
 		}
 	}
 	total := len(out)
-	sortTimers(out)
+	flow.SortTimers(out)
 	if len(out) > limit {
 		out = out[:limit]
 	}

@@ -50,7 +50,9 @@ func (adminOutbox) CaddyModule() caddy.ModuleInfo {
 
 // Routes implements caddy.AdminRouter.
 func (a adminOutbox) Routes() []caddy.AdminRoute {
-	return []caddy.AdminRoute{{Pattern: "/bot_handoff/outbox", Handler: caddy.AdminHandlerFunc(a.serve)}}
+	return []caddy.AdminRoute{
+		{Pattern: "/bot_handoff/outbox", Handler: caddy.AdminHandlerFunc(a.serve)},
+	}
 }
 
 // handlerOutbox is one handler's part of the answer.

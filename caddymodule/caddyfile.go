@@ -98,24 +98,26 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 func (h *Handler) subdirectives() map[string]func(*caddyfile.Dispenser) error {
 	return map[string]func(*caddyfile.Dispenser) error{
-		"prefix":           func(d *caddyfile.Dispenser) error { return oneArg(d, &h.Prefix) },
-		"audience":         func(d *caddyfile.Dispenser) error { return oneArg(d, &h.Audience) },
-		"issuer":           func(d *caddyfile.Dispenser) error { return oneArg(d, &h.Issuer) },
-		"state_key":        func(d *caddyfile.Dispenser) error { return oneArg(d, &h.StateKey) },
-		"max_link_ttl":     func(d *caddyfile.Dispenser) error { return durationArg(d, &h.MaxLinkTTL) },
-		"max_delivery_age": func(d *caddyfile.Dispenser) error { return durationArg(d, &h.MaxDeliveryAge) },
-		"retention":        func(d *caddyfile.Dispenser) error { return durationArg(d, &h.Retention) },
-		"deliver":          h.parseDeliver,
-		"link_key":         h.parseLinkKey,
-		"store":            h.parseStore,
-		"magic_number":     h.parseMagicNumber,
-		"finish":           h.parseFinish,
-		"pages":            h.parsePages,
-		"site":             h.parseFlow("site"),
-		"oauth":            h.parseFlow("oauth"),
-		"payment":          h.parsePayment,
-		"signal":           h.parseSignal,
-		"rate_limit":       h.parseRateLimit,
+		"prefix":       func(d *caddyfile.Dispenser) error { return oneArg(d, &h.Prefix) },
+		"audience":     func(d *caddyfile.Dispenser) error { return oneArg(d, &h.Audience) },
+		"issuer":       func(d *caddyfile.Dispenser) error { return oneArg(d, &h.Issuer) },
+		"state_key":    func(d *caddyfile.Dispenser) error { return oneArg(d, &h.StateKey) },
+		"max_link_ttl": func(d *caddyfile.Dispenser) error { return durationArg(d, &h.MaxLinkTTL) },
+		"max_delivery_age": func(d *caddyfile.Dispenser) error {
+			return durationArg(d, &h.MaxDeliveryAge)
+		},
+		"retention":    func(d *caddyfile.Dispenser) error { return durationArg(d, &h.Retention) },
+		"deliver":      h.parseDeliver,
+		"link_key":     h.parseLinkKey,
+		"store":        h.parseStore,
+		"magic_number": h.parseMagicNumber,
+		"finish":       h.parseFinish,
+		"pages":        h.parsePages,
+		"site":         h.parseFlow("site"),
+		"oauth":        h.parseFlow("oauth"),
+		"payment":      h.parsePayment,
+		"signal":       h.parseSignal,
+		"rate_limit":   h.parseRateLimit,
 		"trusted_channels": func(d *caddyfile.Dispenser) error {
 			h.TrustedChannels = d.RemainingArgs()
 			if len(h.TrustedChannels) == 0 {

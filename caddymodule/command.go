@@ -109,10 +109,12 @@ func writeKeyPair(priv any, out string) error {
 	if err != nil {
 		return fmt.Errorf("encoding public key: %w", err)
 	}
-	if err := os.WriteFile(out, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	private := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	if err := os.WriteFile(out, private, 0o600); err != nil {
 		return err
 	}
-	return os.WriteFile(out+".pub", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644)
+	public := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
+	return os.WriteFile(out+".pub", public, 0o644)
 }
 
 // clientFlags adds the flags naming the handler and the bot's key.
@@ -231,7 +233,8 @@ func linkCommand() *cobra.Command {
 	clientFlags(c)
 	conversationFlags(c)
 	c.Flags().String("flow", "", "the flow to start, as configured")
-	c.Flags().String("service-url", "https://localhost/", "the bot's service URL, kept in the flow's reference")
+	c.Flags().String("service-url", "https://localhost/",
+		"the bot's service URL, kept in the flow's reference")
 	c.Flags().String("data", "", "flow parameters as a JSON object")
 	c.Flags().Duration("ttl", 10*time.Minute, "how long the link lives")
 	return c

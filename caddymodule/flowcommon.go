@@ -48,7 +48,7 @@ func (c *FlowCommon) flowConfig(p flow.Provider) flow.FlowConfig {
 //
 // "enabled {$VAR:false}" leaves a flow out unless the environment turns it on
 // when the Caddyfile is adapted.
-func (c *FlowCommon) commonParsers(parsers map[string]func(*caddyfile.Dispenser) error) map[string]func(*caddyfile.Dispenser) error {
+func (c *FlowCommon) commonParsers(parsers map[string]subparser) map[string]subparser {
 	parsers["ttl"] = func(d *caddyfile.Dispenser) error { return durationArg(d, &c.TTL) }
 	parsers["enabled"] = func(d *caddyfile.Dispenser) error {
 		var s string

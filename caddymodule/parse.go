@@ -7,6 +7,9 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
+// subparser parses one subdirective, the dispenser at its name.
+type subparser = func(*caddyfile.Dispenser) error
+
 // parseBlock walks a directive's block, handing each subdirective to its
 // parser, and refuses unknown and repeated subdirectives with their line.
 func parseBlock(d *caddyfile.Dispenser, parsers map[string]func(*caddyfile.Dispenser) error) error {

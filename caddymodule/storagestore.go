@@ -70,7 +70,8 @@ func (s *storageStore) load(ctx context.Context, key string) (flow.Entry, time.T
 		return flow.Entry{}, time.Time{}, flow.ErrNotFound
 	}
 	if err != nil {
-		return flow.Entry{}, time.Time{}, fmt.Errorf("%w: loading %s: %w", flow.ErrStoreUnavailable, key, err)
+		err = fmt.Errorf("%w: loading %s: %w", flow.ErrStoreUnavailable, key, err)
+		return flow.Entry{}, time.Time{}, err
 	}
 	if len(b) < headerLen {
 		return flow.Entry{}, time.Time{}, fmt.Errorf("stored value of %s is truncated", key)
@@ -188,7 +189,8 @@ func (s *storageStore) timer(ctx context.Context, key string) (int64, bool, erro
 // Claim implements flow.Store: it walks the queue's minutes up to now, and
 // for each entry that is still its key's timer and is due, moves the timer
 // to now+lease.
-func (s *storageStore) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error) {
+func (s *storageStore) Claim(ctx context.Context, now time.Time, lease time.Duration,
+	limit int) ([]string, error) {
 	buckets, err := s.list(ctx, s.tqDir())
 	if err != nil {
 		return nil, err
@@ -213,7 +215,8 @@ func (s *storageStore) Claim(ctx context.Context, now time.Time, lease time.Dura
 	return keys, nil
 }
 
-func (s *storageStore) claimBucket(ctx context.Context, bucket string, now time.Time, lease time.Duration, limit int) ([]string, error) {
+func (s *storageStore) claimBucket(ctx context.Context, bucket string, now time.Time,
+	lease time.Duration, limit int) ([]string, error) {
 	entries, err := s.list(ctx, bucket)
 	if err != nil {
 		return nil, err
@@ -240,7 +243,8 @@ func (s *storageStore) claimBucket(ctx context.Context, bucket string, now time.
 
 // claimEntry claims the key of one queue entry if the entry is still the
 // key's timer and due; a stale entry is removed.
-func (s *storageStore) claimEntry(ctx context.Context, entry string, now time.Time, lease time.Duration) (bool, string, error) {
+func (s *storageStore) claimEntry(ctx context.Context, entry string, now time.Time,
+	lease time.Duration) (bool, string, error) {
 	name := path.Base(entry)
 	dot := strings.LastIndexByte(name, '.')
 	due, err := strconv.ParseInt(name[dot+1:], 10, 64)
@@ -278,7 +282,8 @@ func (s *storageStore) claimEntry(ctx context.Context, entry string, now time.Ti
 
 // Timers implements flow.Store by reading every timer; it serves health
 // checks and the operator, not the hot path.
-func (s *storageStore) Timers(ctx context.Context, prefix string, limit int) ([]flow.Timer, int, error) {
+func (s *storageStore) Timers(ctx context.Context, prefix string, limit int) ([]flow.Timer,
+	int, error) {
 	paths, err := s.list(ctx, s.base+"/ti")
 	if err != nil {
 		return nil, 0, err

@@ -109,7 +109,8 @@ func (e *Engine) apiVerify(w http.ResponseWriter, r *http.Request) {
 
 // verifyCode checks a code against the flow of a conversation and user,
 // counting wrong tries exactly and releasing the result once.
-func (e *Engine) verifyCode(ctx context.Context, conv, input string) (*VerifyResult, string, error) {
+func (e *Engine) verifyCode(ctx context.Context, conv, input string) (*VerifyResult, string,
+	error) {
 	code := NormalizeCode(input)
 	var res *VerifyResult
 	rec, err := e.update(ctx, conv, func(rec *Record, now time.Time) (txn, error) {
@@ -190,7 +191,11 @@ type StatusInfo struct {
 
 func (e *Engine) apiStatus(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	k := Key{ChannelID: q.Get("channelId"), ConversationID: q.Get("conversationId"), UserID: q.Get("userId")}
+	k := Key{
+		ChannelID:      q.Get("channelId"),
+		ConversationID: q.Get("conversationId"),
+		UserID:         q.Get("userId"),
+	}
 	if err := k.Validate(); err != nil {
 		e.apiErr(w, r, "", err)
 		return
@@ -239,7 +244,8 @@ func (e *Engine) apiCancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	rec, err := e.update(r.Context(), e.convID(e.audienceFor(r), k), func(rec *Record, now time.Time) (txn, error) {
+	conv := e.convID(e.audienceFor(r), k)
+	rec, err := e.update(r.Context(), conv, func(rec *Record, now time.Time) (txn, error) {
 		switch rec.Status {
 		case StatusPending, StatusCompleted:
 			rec.Status, rec.Waiting = StatusCancelled, false

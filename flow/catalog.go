@@ -166,7 +166,8 @@ var catalog = map[string]map[string]string{
 		"continue.payment.message": "Ihr Chat mit {bot} hat Sie hierher geschickt, " +
 			"damit Sie auf einer sicheren Zahlungsseite bezahlen.",
 		"continue.payment.button": "Weiter zur Zahlung",
-		"continue.for":            "Dieser Link wurde für {user} erstellt. Wenn Sie das nicht sind, schließen Sie diese Seite.",
+		"continue.for": "Dieser Link wurde für {user} erstellt. " +
+			"Wenn Sie das nicht sind, schließen Sie diese Seite.",
 		"continue.hint": "Danach erhalten Sie einen Code, den Sie in Ihren Chat einfügen. " +
 			"Fahren Sie nur fort, wenn Sie diesen Link aus Ihrem eigenen Chat geöffnet haben.",
 
@@ -269,7 +270,8 @@ var catalog = map[string]map[string]string{
 		"continue.payment.message": "Votre conversation avec {bot} vous a envoyé ici " +
 			"pour payer sur une page de paiement sécurisée.",
 		"continue.payment.button": "Continuer vers le paiement",
-		"continue.for":            "Ce lien a été créé pour {user}. Si ce n’est pas vous, fermez cette page.",
+		"continue.for": "Ce lien a été créé pour {user}. " +
+			"Si ce n’est pas vous, fermez cette page.",
 		"continue.hint": "Ensuite, vous obtiendrez un code à coller dans votre conversation. " +
 			"Ne continuez que si vous avez ouvert ce lien depuis votre propre conversation.",
 

@@ -102,7 +102,8 @@ func (e *Engine) serveFinish(w http.ResponseWriter, r *http.Request, next Next) 
 
 // finishFlow applies a provider's outcome to seen, the flow as the request
 // read it, and shows the result to the browser that is present.
-func (e *Engine) finishFlow(w http.ResponseWriter, r *http.Request, next Next, seen *Record, out *Outcome) {
+func (e *Engine) finishFlow(w http.ResponseWriter, r *http.Request, next Next, seen *Record,
+	out *Outcome) {
 	rec, code, err := e.settleFrom(r.Context(), seen.Handle(), seen, out, true)
 	if err != nil {
 		e.pageErr(w, r, err)
@@ -181,13 +182,15 @@ var upstreamFailures = map[string]bool{
 // once: a second outcome for a flow that already left pending changes
 // nothing. With show set, a completion returns the magic number for the page
 // now being sent instead of keeping it for a later display.
-func (e *Engine) settle(ctx context.Context, h Handle, out *Outcome, show bool) (*Record, string, error) {
+func (e *Engine) settle(ctx context.Context, h Handle, out *Outcome, show bool) (*Record,
+	string, error) {
 	return e.settleFrom(ctx, h, nil, out, show)
 }
 
 // settleFrom is settle starting from seen, the flow as the caller read it,
 // if not nil.
-func (e *Engine) settleFrom(ctx context.Context, h Handle, seen *Record, out *Outcome, show bool) (*Record, string, error) {
+func (e *Engine) settleFrom(ctx context.Context, h Handle, seen *Record, out *Outcome,
+	show bool) (*Record, string, error) {
 	var code string
 	rec, err := e.updateFrom(ctx, h.Conv, seen, func(rec *Record, now time.Time) (txn, error) {
 		code = ""
@@ -226,7 +229,8 @@ func (e *Engine) settleFrom(ctx context.Context, h Handle, seen *Record, out *Ou
 }
 
 // complete moves rec to completed with a fresh magic number.
-func (e *Engine) complete(rec *Record, result json.RawMessage, show bool, now time.Time) (string, txn, error) {
+func (e *Engine) complete(rec *Record, result json.RawMessage, show bool,
+	now time.Time) (string, txn, error) {
 	var code string
 	var err error
 	if rec.NoNumber = e.trusted[rec.Ref.ChannelID]; !rec.NoNumber {

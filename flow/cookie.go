@@ -40,7 +40,8 @@ func (e *Engine) setBrowserCookie(w http.ResponseWriter, r *http.Request, token 
 }
 
 // setSiteCookie lets requests to a site flow's task path find the flow.
-func (e *Engine) setSiteCookie(w http.ResponseWriter, r *http.Request, route *siteRoute, h Handle, token string, ttl time.Duration) {
+func (e *Engine) setSiteCookie(w http.ResponseWriter, r *http.Request, route *siteRoute,
+	h Handle, token string, ttl time.Duration) {
 	http.SetCookie(w, &http.Cookie{
 		Name:     siteCookiePrefix + route.name,
 		Value:    h.String() + "." + token,

@@ -316,13 +316,15 @@ const maxRaces = 64
 // update reads the record at conv, lets change modify it, and writes it back
 // with change's further ops and events, atomically; a lost race starts over
 // with a fresh read. It returns the record as written.
-func (e *Engine) update(ctx context.Context, conv string, change func(*Record, time.Time) (txn, error)) (*Record, error) {
+func (e *Engine) update(ctx context.Context, conv string, change func(*Record,
+	time.Time) (txn, error)) (*Record, error) {
 	return e.updateFrom(ctx, conv, nil, change)
 }
 
 // updateFrom is update starting from a record the caller read already, so
 // the step saves a read; a lost race reads afresh.
-func (e *Engine) updateFrom(ctx context.Context, conv string, seen *Record, change func(*Record, time.Time) (txn, error)) (*Record, error) {
+func (e *Engine) updateFrom(ctx context.Context, conv string, seen *Record,
+	change func(*Record, time.Time) (txn, error)) (*Record, error) {
 	key := flowKey(conv)
 	for range maxRaces {
 		rec := seen

@@ -37,7 +37,8 @@ const (
 
 // showCode shows the magic number of rec to the browser, by the configured
 // finish mode.
-func (e *Engine) showCode(w http.ResponseWriter, r *http.Request, next Next, rec *Record, code string) error {
+func (e *Engine) showCode(w http.ResponseWriter, r *http.Request, next Next, rec *Record,
+	code string) error {
 	if e.finish.Mode == FinishProxy && next != nil {
 		return e.proxyFinish(w, r, next, rec, code)
 	}
@@ -51,7 +52,8 @@ func (e *Engine) showCode(w http.ResponseWriter, r *http.Request, next Next, rec
 // proxyFinish sends a GET for the site's finish page down the chain. The
 // number goes in a request header and in placeholders, never in the URL, and
 // the answer is marked not to be cached or referred.
-func (e *Engine) proxyFinish(w http.ResponseWriter, r *http.Request, next Next, rec *Record, code string) error {
+func (e *Engine) proxyFinish(w http.ResponseWriter, r *http.Request, next Next, rec *Record,
+	code string) error {
 	sub := r.Clone(r.Context())
 	sub.Method = http.MethodGet
 	sub.Body, sub.ContentLength = http.NoBody, 0

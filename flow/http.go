@@ -104,7 +104,8 @@ func codeMinutes(ttl time.Duration) int {
 }
 
 // render writes a page with a fresh nonce.
-func (e *Engine) render(w http.ResponseWriter, r *http.Request, status int, name string, d *PageData) error {
+func (e *Engine) render(w http.ResponseWriter, r *http.Request, status int, name string,
+	d *PageData) error {
 	if r.Method == http.MethodHead {
 		pageHeaders(w.Header())
 		w.WriteHeader(status)

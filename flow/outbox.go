@@ -206,7 +206,8 @@ func (e *Engine) openEvent(d *Delivery) (*Event, error) {
 
 // retry reschedules a failed delivery with backoff, or buries it once it is
 // older than the maximum age or failed for good.
-func (e *Engine) retry(ctx context.Context, key string, rev uint64, d *Delivery, sig Signal, cause error) error {
+func (e *Engine) retry(ctx context.Context, key string, rev uint64, d *Delivery, sig Signal,
+	cause error) error {
 	d.LastError = cause.Error()
 	now := e.now()
 	if errors.Is(cause, ErrPermanent) || now.Sub(d.Created) >= e.maxAge {

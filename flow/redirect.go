@@ -40,9 +40,7 @@ func safeRedirect(target string) error {
 // safeLocalPath checks a path on this site: a second slash, or one hidden
 // by percent-encoding, would make it a link to another host.
 func safeLocalPath(p string) error {
-	lower := strings.ToLower(p)
-	if strings.HasPrefix(p, "//") || strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c") ||
-		strings.Contains(lower, "%09") || strings.Contains(lower, "%0a") || strings.Contains(lower, "%0d") {
+	if strings.HasPrefix(p, "//") || hidesSeparator(p) {
 		return fmt.Errorf("%w: redirect path could lead off the site", ErrProvider)
 	}
 	u, err := url.Parse(p)
@@ -50,4 +48,17 @@ func safeLocalPath(p string) error {
 		return fmt.Errorf("%w: redirect path is not a plain path", ErrProvider)
 	}
 	return nil
+}
+
+// hidesSeparator reports whether a path holds a percent-encoded slash,
+// backslash, tab or line break, which some clients decode before they
+// resolve the path.
+func hidesSeparator(p string) bool {
+	lower := strings.ToLower(p)
+	for _, enc := range []string{"%2f", "%5c", "%09", "%0a", "%0d"} {
+		if strings.Contains(lower, enc) {
+			return true
+		}
+	}
+	return false
 }

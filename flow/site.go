@@ -78,7 +78,8 @@ func (e *Engine) siteAt(p string) *siteRoute {
 // serveSite passes a request on a task path to the site: with the flow's
 // headers when the browser holds an open flow, and always catching a
 // Handoff-Complete answer so that it never reaches the browser.
-func (e *Engine) serveSite(w http.ResponseWriter, r *http.Request, next Next, route *siteRoute) error {
+func (e *Engine) serveSite(w http.ResponseWriter, r *http.Request, next Next,
+	route *siteRoute) error {
 	rec, err := e.siteFlow(r, route)
 	if err != nil {
 		e.pageErr(w, r, err)

@@ -50,7 +50,11 @@ func (e *Engine) confirmStart(w http.ResponseWriter, r *http.Request) {
 	d.Flow, d.FlowKind = claims.Flow, kind
 	d.ForUser = claims.Ref.User.Name
 	d.Hint = d.text("continue.hint")
-	d.Form = &Form{Action: e.prefix + "/start", Token: token, Button: d.text("continue." + kind + ".button")}
+	d.Form = &Form{
+		Action: e.prefix + "/start",
+		Token:  token,
+		Button: d.text("continue." + kind + ".button"),
+	}
 	_ = e.render(w, r, http.StatusOK, PageContinue, d)
 }
 

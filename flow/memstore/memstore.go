@@ -133,7 +133,8 @@ func (s *Store) sweep(now time.Time) {
 }
 
 // Claim implements flow.Store.
-func (s *Store) Claim(_ context.Context, now time.Time, lease time.Duration, limit int) ([]string, error) {
+func (s *Store) Claim(_ context.Context, now time.Time, lease time.Duration,
+	limit int) ([]string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 

@@ -40,7 +40,8 @@ var errorCodePattern = regexp.MustCompile(`^[a-z0-9_]{1,40}$`)
 // forged callback cannot end another's sign-in. An error from the provider
 // fails the flow with its code. A provider that cannot be reached leaves the
 // flow pending; the user may reload or open the link again.
-func (p *Provider) Return(ctx context.Context, f *flow.Flow, r *http.Request) (*flow.Outcome, error) {
+func (p *Provider) Return(ctx context.Context, f *flow.Flow,
+	r *http.Request) (*flow.Outcome, error) {
 	if f.State == nil {
 		return nil, fmt.Errorf("%w: callback before the sign-in began", flow.ErrBadRequest)
 	}

@@ -36,7 +36,8 @@ func settles(t stripe.EventType) bool {
 // retrieves the session from Stripe and judges it as the return does, so
 // that the event's order and timing do not matter. Events of no interest,
 // and sessions of other flows or made elsewhere, are acknowledged.
-func (s *Stripe) Webhook(_ context.Context, r *http.Request, body []byte) (*flow.WebhookEvent, error) {
+func (s *Stripe) Webhook(_ context.Context, r *http.Request,
+	body []byte) (*flow.WebhookEvent, error) {
 	ev, err := s.verify(r.Header.Get(HeaderSignature), body)
 	if err != nil {
 		return nil, err

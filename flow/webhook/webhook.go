@@ -138,7 +138,8 @@ var (
 // Verify checks a signature header against body, as a bot receiving the
 // webhook does. The timestamp must be within tolerance of now, either way;
 // any v1 signature in the header may match, so secrets can be rotated.
-func Verify(secret []byte, header string, body []byte, now time.Time, tolerance time.Duration) error {
+func Verify(secret []byte, header string, body []byte, now time.Time,
+	tolerance time.Duration) error {
 	if len(header) > 1024 {
 		return ErrMalformed
 	}

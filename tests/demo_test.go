@@ -60,4 +60,14 @@ func TestDemo(t *testing.T) {
 	if err != nil || !strings.Contains(out, `"verified"`) {
 		t.Errorf("caddy handoff status: %v: %s", err, out)
 	}
+
+	// A new link, opened, then cancelled by the bot.
+	link, _ = Handoff(t, botEnv, append([]string{"link", "--flow", "checkout"}, conv...)...)
+	if resp, _ := newBrowser(t).open(link); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("opening the second link: %d", resp.StatusCode)
+	}
+	out, err = Handoff(t, botEnv, append([]string{"cancel"}, conv...)...)
+	if err != nil || !strings.Contains(out, `"cancelled"`) {
+		t.Errorf("caddy handoff cancel: %v: %s", err, out)
+	}
 }

@@ -127,6 +127,22 @@ func TestOutboxOutageThenRecovery(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
+	// The metrics show it waiting and retried.
+	metrics := scrape(t, s.caddy)
+	for _, want := range []string{
+		`caddy_bot_handoff_outbox_pending{handler=`,
+		`caddy_bot_handoff_deliveries_total{outcome="retried",signal="webhook"}`,
+		`caddy_bot_handoff_outbox_overdue_seconds{handler=`,
+		`caddy_bot_handoff_outbox_dead{handler=`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics during the outage lack %s", want)
+		}
+	}
+	if !regexp.MustCompile(`caddy_bot_handoff_outbox_pending\{handler="[^"]+"\} 1\n`).MatchString(metrics) {
+		t.Errorf("outbox_pending is not 1 during the outage")
+	}
+
 	// The operator sees it, without the event, and retries it now rather
 	// than waiting for the backoff.
 	admin := fmt.Sprintf("127.0.0.1:%d", s.caddy.Admin)

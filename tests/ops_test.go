@@ -128,6 +128,7 @@ func TestOutboxOutageThenRecovery(t *testing.T) {
 	}
 
 	// The metrics show it waiting and retried.
+	waitLog(t, s.caddy, `"msg":"delivery failed; will retry"`)
 	metrics := scrape(t, s.caddy)
 	for _, want := range []string{
 		`caddy_bot_handoff_outbox_pending{handler=`,

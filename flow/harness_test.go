@@ -18,27 +18,10 @@ import (
 	"github.com/bothandoff/caddy-bothandoff/botkit"
 	"github.com/bothandoff/caddy-bothandoff/flow"
 	"github.com/bothandoff/caddy-bothandoff/flow/memstore"
+	"github.com/bothandoff/caddy-bothandoff/flow/storetest"
 )
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef-test")
-
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // recorder is a signal that keeps what it is given.
 type recorder struct {
@@ -77,7 +60,7 @@ var order = map[string]string{flow.EventCompleted: "1", flow.EventFailed: "2", f
 // env is an engine behind an httptest server, with a site behind it.
 type env struct {
 	t      *testing.T
-	clock  *clock
+	clock  *storetest.Clock
 	store  *memstore.Store
 	engine *flow.Engine
 	server *httptest.Server
@@ -89,7 +72,7 @@ type envOption func(*flow.Config)
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
-	c := &clock{t: time.Now().Truncate(time.Second)}
+	c := storetest.NewClock(time.Now().Truncate(time.Second))
 	st := memstore.New(c.Now)
 	key, err := flow.SecretKey("", testSecret)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bothandoff/caddy-bothandoff/flow"
 	"github.com/bothandoff/caddy-bothandoff/flow/payment"
+	"github.com/bothandoff/caddy-bothandoff/flow/storetest"
 	"github.com/bothandoff/caddy-bothandoff/tests/fakes/stripefake"
 )
 
@@ -23,28 +24,10 @@ const (
 	whsec   = "whsec_fixture0123456789abcdef"
 )
 
-// clock is a settable clock shared by the provider and the fake.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // fixture is a provider pointed at a fake Stripe.
 type fixture struct {
 	t     *testing.T
-	clock *clock
+	clock *storetest.Clock
 	fake  *stripefake.Server
 	p     *payment.Stripe
 	logs  *syncBuffer
@@ -52,7 +35,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, key string) *fixture {
 	t.Helper()
-	c := &clock{t: time.Now().Truncate(time.Second)}
+	c := storetest.NewClock(time.Now().Truncate(time.Second))
 	fake := stripefake.New(t, stripefake.Config{Key: key, WebhookSecret: whsec, Now: c.Now})
 	logs := &syncBuffer{}
 	p, err := payment.New(payment.Config{

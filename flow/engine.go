@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Defaults of the engine's configuration.
@@ -144,6 +146,10 @@ type Engine struct {
 	clientIP     func(*http.Request) string
 	trusted      map[string]bool
 
+	// claimWarn lets the worker warn of a store it cannot reach once a
+	// minute, not on every poll.
+	claimWarn *rate.Limiter
+
 	wake chan struct{}
 }
 
@@ -179,6 +185,7 @@ func New(cfg Config) (*Engine, error) {
 		startPerFlow: newLimiter(cfg.Limits.StartPerFlow, DefaultStartPerFlow),
 		verifyPerIP:  newLimiter(cfg.Limits.VerifyPerIP, DefaultVerifyPerIP),
 		clientIP:     cfg.ClientIP,
+		claimWarn:    rate.NewLimiter(rate.Every(time.Minute), 1),
 		wake:         make(chan struct{}, 1),
 	}
 	if e.clientIP == nil {

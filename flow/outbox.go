@@ -110,7 +110,7 @@ func (e *Engine) work(ctx context.Context) {
 	for ctx.Err() == nil {
 		keys, err := e.store.Claim(ctx, e.now(), claimLease, claimBatch)
 		if err != nil {
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && e.claimWarn.Allow() {
 				e.log.Warn("claiming due work", slog.String("error", err.Error()))
 			}
 			return

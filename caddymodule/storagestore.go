@@ -22,8 +22,10 @@ import (
 
 // storageStore is a flow.Store on Caddy's storage (certmagic.Storage): the
 // file system unless the operator chose another. Each key is a storage
-// entry; writes to a key happen under the storage's lock for it, so
-// instances sharing the storage stay consistent.
+// entry; writes to a key happen under a cross-process lock for it, so
+// instances sharing the storage stay consistent. Writes go through a
+// storageWriter: the storage itself, or for the local file system a path
+// that syncs once per Apply, shared by concurrent Applies.
 //
 // Layout under the base path:
 //
@@ -33,6 +35,7 @@ import (
 //	                        the timer moved, and dropped when found so
 type storageStore struct {
 	st   certmagic.Storage
+	w    storageWriter
 	base string
 	now  func() time.Time
 
@@ -43,7 +46,7 @@ func newStorageStore(st certmagic.Storage, base string, now func() time.Time) *s
 	if now == nil {
 		now = time.Now
 	}
-	return &storageStore{st: st, base: base, now: now}
+	return &storageStore{st: st, w: storageWriterFor(st, base), base: base, now: now}
 }
 
 // Sizes of the value header.
@@ -111,6 +114,9 @@ func (s *storageStore) Apply(ctx context.Context, ops ...flow.Op) error {
 			return fmt.Errorf("%w: %w", flow.ErrStoreUnavailable, err)
 		}
 	}
+	if err := s.w.flush(); err != nil {
+		return fmt.Errorf("%w: syncing: %w", flow.ErrStoreUnavailable, err)
+	}
 	return nil
 }
 
@@ -149,13 +155,13 @@ func (s *storageStore) write(ctx context.Context, op flow.Op) error {
 			binary.BigEndian.PutUint64(b[8:16], uint64(s.now().Add(op.TTL).UnixNano()))
 		}
 		copy(b[headerLen:], op.Value)
-		return s.st.Store(ctx, s.kvPath(op.Key), b)
+		return s.w.put(ctx, s.kvPath(op.Key), b)
 	case flow.OpDelete:
-		return ignoreMissing(s.st.Delete(ctx, s.kvPath(op.Key)))
+		return s.w.del(ctx, s.kvPath(op.Key))
 	case flow.OpSchedule:
 		return s.schedule(ctx, op.Key, op.Due)
 	case flow.OpUnschedule:
-		return ignoreMissing(s.st.Delete(ctx, s.tiPath(op.Key)))
+		return s.w.del(ctx, s.tiPath(op.Key))
 	}
 	return nil
 }
@@ -164,12 +170,12 @@ func (s *storageStore) write(ctx context.Context, op flow.Op) error {
 // go into minutes more than one minute past, which sweepQueue may remove.
 func (s *storageStore) schedule(ctx context.Context, key string, due time.Time) error {
 	n := due.UnixNano()
-	if err := s.st.Store(ctx, s.tiPath(key), []byte(strconv.FormatInt(n, 10))); err != nil {
+	if err := s.w.put(ctx, s.tiPath(key), []byte(strconv.FormatInt(n, 10))); err != nil {
 		return err
 	}
 	bucket := max(due.Unix()/60, s.now().Unix()/60-1)
 	entry := fmt.Sprintf("%s/%012d/%s.%d", s.tqDir(), bucket, escKey(key), n)
-	return s.st.Store(ctx, entry, nil)
+	return s.w.put(ctx, entry, nil)
 }
 
 // timer reads a key's due time, in Unix nanoseconds; ok is false if the key
@@ -222,7 +228,7 @@ func (s *storageStore) claimBucket(ctx context.Context, bucket string, now time.
 		return nil, err
 	}
 	if len(entries) == 0 && path.Base(bucket) < fmt.Sprintf("%012d", now.Unix()/60-5) {
-		_ = s.st.Delete(ctx, bucket) // an old, empty minute
+		_ = s.w.del(ctx, bucket) // an old, empty minute
 	}
 
 	var keys []string
@@ -249,7 +255,7 @@ func (s *storageStore) claimEntry(ctx context.Context, entry string, now time.Ti
 	dot := strings.LastIndexByte(name, '.')
 	due, err := strconv.ParseInt(name[dot+1:], 10, 64)
 	if dot < 0 || err != nil {
-		return false, "", ignoreMissing(s.st.Delete(ctx, entry))
+		return false, "", s.w.del(ctx, entry)
 	}
 	if due > now.UnixNano() {
 		return false, "", nil
@@ -274,8 +280,11 @@ func (s *storageStore) claimEntry(ctx context.Context, entry string, now time.Ti
 			return false, "", fmt.Errorf("%w: %w", flow.ErrStoreUnavailable, err)
 		}
 	}
-	if err := ignoreMissing(s.st.Delete(ctx, entry)); err != nil {
+	if err := s.w.del(ctx, entry); err != nil {
 		return false, "", err
+	}
+	if err := s.w.flush(); err != nil {
+		return false, "", fmt.Errorf("%w: syncing: %w", flow.ErrStoreUnavailable, err)
 	}
 	return ok && cur == due, key, nil
 }
@@ -318,8 +327,8 @@ func (s *storageStore) list(ctx context.Context, dir string) ([]string, error) {
 	return out, nil
 }
 
-// lock takes the in-process stripe and the storage lock of every key, in
-// order, and returns the function that releases them.
+// lock takes the in-process stripe and the cross-process lock of every key,
+// in order, and returns the function that releases them.
 func (s *storageStore) lock(ctx context.Context, keys []string) (func(), error) {
 	keys = slices.Clone(keys)
 	slices.Sort(keys)
@@ -336,25 +345,18 @@ func (s *storageStore) lock(ctx context.Context, keys []string) (func(), error) 
 	for _, i := range stripes {
 		s.stripes[i].Lock()
 	}
-
-	var held []string
-	release := func() {
-		for _, name := range held {
-			_ = s.st.Unlock(context.WithoutCancel(ctx), name)
-		}
+	unlockStripes := func() {
 		for _, i := range stripes {
 			s.stripes[i].Unlock()
 		}
 	}
-	for _, k := range keys {
-		name := s.base + "/" + escKey(k)
-		if err := s.st.Lock(ctx, name); err != nil {
-			release()
-			return nil, fmt.Errorf("%w: locking %s: %w", flow.ErrStoreUnavailable, k, err)
-		}
-		held = append(held, name)
+
+	unlock, err := s.w.lock(ctx, keys, stripes)
+	if err != nil {
+		unlockStripes()
+		return nil, fmt.Errorf("%w: %w", flow.ErrStoreUnavailable, err)
 	}
-	return release, nil
+	return func() { unlock(); unlockStripes() }, nil
 }
 
 // sweep removes values whose TTL passed, so the storage follows the number
@@ -398,7 +400,7 @@ func (s *storageStore) deleteExpired(ctx context.Context, key string) {
 	}
 	defer unlock()
 	if _, _, err := s.load(ctx, key); errors.Is(err, flow.ErrNotFound) {
-		_ = s.st.Delete(ctx, s.kvPath(key))
+		_ = s.w.del(ctx, s.kvPath(key))
 	}
 }
 

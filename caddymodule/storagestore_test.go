@@ -1,6 +1,12 @@
 package caddymodule
 
 import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,8 +16,79 @@ import (
 	"github.com/bothandoff/caddy-bothandoff/flow/storetest"
 )
 
+// TestStorageStoreContract runs the store contract on the local file
+// system, through the fast path where the platform has one.
 func TestStorageStoreContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, now func() time.Time) flow.Store {
 		return newStorageStore(&certmagic.FileStorage{Path: t.TempDir()}, "bot_handoff/test", now)
 	})
+}
+
+// otherStorage hides the file storage's type, as any other Caddy storage
+// module would, so the store writes and locks through the interface.
+type otherStorage struct{ certmagic.Storage }
+
+// TestStorageStoreContractGeneric runs the store contract through
+// certmagic.Storage alone: its own synced writes and lock files.
+func TestStorageStoreContractGeneric(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, now func() time.Time) flow.Store {
+		st := otherStorage{&certmagic.FileStorage{Path: t.TempDir()}}
+		s := newStorageStore(st, "bot_handoff/test", now)
+		if _, ok := s.w.(caddyWriter); !ok {
+			t.Fatalf("writer %T; want the storage's own", s.w)
+		}
+		return s
+	})
+}
+
+// TestStorageStoresShareOneDirectory runs two stores on one directory, as
+// two Caddy instances sharing a storage would: a key created by one is
+// refused to the other, and compare-and-set increments from both add up.
+func TestStorageStoresShareOneDirectory(t *testing.T) {
+	dir := t.TempDir()
+	a := newStorageStore(&certmagic.FileStorage{Path: dir}, "bot_handoff/test", nil)
+	b := newStorageStore(&certmagic.FileStorage{Path: dir}, "bot_handoff/test", nil)
+	ctx := context.Background()
+
+	if err := a.Apply(ctx, flow.Create("k", []byte("0"), 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Apply(ctx, flow.Create("k", []byte("x"), 0)); !errors.Is(err, flow.ErrConflict) {
+		t.Fatalf("second create from the other store: %v; want a conflict", err)
+	}
+
+	var wg sync.WaitGroup
+	for _, s := range []*storageStore{a, b, a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 25 {
+				for {
+					ent, err := s.Get(ctx, "k")
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					n, _ := strconv.Atoi(string(ent.Value))
+					next := []byte(strconv.Itoa(n + 1))
+					if err := s.Apply(ctx, flow.Update("k", ent.Rev, next, 0)); err == nil {
+						break
+					} else if !errors.Is(err, flow.ErrConflict) {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if ent, _ := a.Get(ctx, "k"); string(ent.Value) != "100" {
+		t.Errorf("after 100 increments from two stores: %s", ent.Value)
+	}
+
+	// The files are certmagic's: the file storage reads what the store wrote.
+	raw, err := os.ReadFile(filepath.Join(dir, "bot_handoff", "test", "kv", "k"))
+	if err != nil || len(raw) != headerLen+3 {
+		t.Errorf("stored file: %q, %v", raw, err)
+	}
 }

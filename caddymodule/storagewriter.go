@@ -19,6 +19,8 @@ type storageWriter interface {
 	lock(ctx context.Context, keys []string, stripes []int) (func(), error)
 	// flush makes the writes made so far durable.
 	flush() error
+	// close releases what the writer holds open.
+	close() error
 }
 
 // storageWriterFor returns the fast path for a local file storage where the
@@ -48,6 +50,7 @@ func (c caddyWriter) del(ctx context.Context, key string) error {
 }
 
 func (c caddyWriter) flush() error { return nil }
+func (c caddyWriter) close() error { return nil }
 
 func (c caddyWriter) lock(ctx context.Context, keys []string, _ []int) (func(), error) {
 	var held []string

@@ -27,6 +27,7 @@ import (
 type fileWriter struct {
 	root  string
 	locks string
+	tmp   string
 	dirFD int
 
 	mu    sync.Mutex
@@ -39,14 +40,17 @@ type fileWriter struct {
 // cannot be opened.
 func newFileWriter(fs *certmagic.FileStorage, base string) storageWriter {
 	locks := filepath.Join(fs.Path, filepath.FromSlash(base), "locks")
-	if err := os.MkdirAll(locks, 0o700); err != nil {
-		return nil
+	tmp := filepath.Join(fs.Path, filepath.FromSlash(base), "tmp")
+	for _, d := range []string{locks, tmp} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil
+		}
 	}
 	dir, err := unix.Open(fs.Path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil
 	}
-	w := &fileWriter{root: fs.Path, locks: locks, dirFD: dir, files: map[int]*os.File{}}
+	w := &fileWriter{root: fs.Path, locks: locks, tmp: tmp, dirFD: dir, files: map[int]*os.File{}}
 	w.sync.do = func() error { return unix.Syncfs(w.dirFD) }
 	return w
 }
@@ -60,7 +64,9 @@ func (w *fileWriter) put(_ context.Context, key string, value []byte) error {
 	if err := os.MkdirAll(filepath.Dir(name), 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
+	// The temporary file lives apart, so that no listing of the store's
+	// directories sees it half-written.
+	f, err := os.CreateTemp(w.tmp, "put-*")
 	if err != nil {
 		return err
 	}
@@ -102,6 +108,16 @@ func (w *fileWriter) lock(_ context.Context, _ []string, stripes []int) (func(),
 		held = append(held, f)
 	}
 	return release, nil
+}
+
+func (w *fileWriter) close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i, f := range w.files {
+		_ = f.Close()
+		delete(w.files, i)
+	}
+	return unix.Close(w.dirFD)
 }
 
 // lockFile returns the open lock file of a stripe, opening it once.

@@ -26,6 +26,7 @@ type StorageStore struct {
 	storage certmagic.Storage
 	ctx     context.Context
 	cancel  context.CancelFunc
+	stores  []*storageStore
 }
 
 // CaddyModule returns the Caddy module information.
@@ -46,6 +47,7 @@ func (s *StorageStore) Provision(ctx caddy.Context) error {
 // Store implements StoreModule, and starts the sweeper of the namespace.
 func (s *StorageStore) Store(namespace string) (flow.Store, error) {
 	st := newStorageStore(s.storage, "bot_handoff/"+namespace, nil)
+	s.stores = append(s.stores, st)
 	go s.sweepEvery(st, durationOr(s.SweepInterval, 10*time.Minute))
 	return st, nil
 }
@@ -63,10 +65,13 @@ func (s *StorageStore) sweepEvery(st *storageStore, every time.Duration) {
 	}
 }
 
-// Cleanup stops the sweepers.
+// Cleanup stops the sweepers and closes the stores' files.
 func (s *StorageStore) Cleanup() error {
 	if s.cancel != nil {
 		s.cancel()
+	}
+	for _, st := range s.stores {
+		_ = st.w.close()
 	}
 	return nil
 }

@@ -85,42 +85,51 @@ func (m *metrics) Duration(step, name string, d time.Duration) {
 
 // registerOutbox adds gauges reading the outbox of the engine at scrape
 // time, labelled with the handler's namespace (one per configured handler).
+// One scrape reads the store once for all of them.
 func registerOutbox(ctx caddy.Context, e *flow.Engine, namespace string) {
 	reg := ctx.GetMetricsRegistry()
 	if reg == nil {
 		return
 	}
 	labels := prometheus.Labels{"handler": namespace}
-	health := func() flow.Health {
-		c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		return e.Health(c)
+	desc := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc(prometheus.BuildFQName(metricsNS, metricsSub, name), help, nil, labels)
 	}
-	gauges := []prometheus.Collector{
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Namespace: metricsNS, Subsystem: metricsSub, Name: "outbox_pending",
-			Help: "Signal deliveries waiting in the outbox.", ConstLabels: labels,
-		}, func() float64 { return float64(health().Outbox.Pending) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Namespace: metricsNS, Subsystem: metricsSub, Name: "outbox_overdue_seconds",
-			Help:        "How long the most overdue delivery attempt has been due.",
-			ConstLabels: labels,
-		}, func() float64 { return health().Outbox.OverdueSeconds }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Namespace: metricsNS, Subsystem: metricsSub, Name: "outbox_dead",
-			Help: "Signal deliveries given up and kept for the operator.", ConstLabels: labels,
-		}, func() float64 { return float64(health().Outbox.Dead) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Namespace: metricsNS, Subsystem: metricsSub, Name: "store_up",
-			Help: "Whether the handler's store answers (1) or not (0).", ConstLabels: labels,
-		}, func() float64 {
-			if health().Store == "ok" {
-				return 1
-			}
-			return 0
-		}),
+	c := &outboxCollector{
+		engine:  e,
+		pending: desc("outbox_pending", "Signal deliveries waiting in the outbox."),
+		overdue: desc("outbox_overdue_seconds",
+			"How long the most overdue delivery attempt has been due."),
+		dead:    desc("outbox_dead", "Signal deliveries given up and kept for the operator."),
+		up:      desc("store_up", "Whether the handler's store answers (1) or not (0)."),
 	}
-	for _, g := range gauges {
-		_ = reg.Register(g) // a second handler on the same namespace reads the same store
+	_ = reg.Register(c) // a second handler on the same namespace reads the same store
+}
+
+// outboxCollector reports a handler's outbox and store health.
+type outboxCollector struct {
+	engine                     *flow.Engine
+	pending, overdue, dead, up *prometheus.Desc
+}
+
+func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.pending
+	ch <- c.overdue
+	ch <- c.dead
+	ch <- c.up
+}
+
+func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	h := c.engine.Health(ctx)
+
+	up := 0.0
+	if h.Store == "ok" {
+		up = 1
 	}
+	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(h.Outbox.Pending))
+	ch <- prometheus.MustNewConstMetric(c.overdue, prometheus.GaugeValue, h.Outbox.OverdueSeconds)
+	ch <- prometheus.MustNewConstMetric(c.dead, prometheus.GaugeValue, float64(h.Outbox.Dead))
+	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up)
 }

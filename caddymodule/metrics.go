@@ -100,8 +100,8 @@ func registerOutbox(ctx caddy.Context, e *flow.Engine, namespace string) {
 		pending: desc("outbox_pending", "Signal deliveries waiting in the outbox."),
 		overdue: desc("outbox_overdue_seconds",
 			"How long the most overdue delivery attempt has been due."),
-		dead:    desc("outbox_dead", "Signal deliveries given up and kept for the operator."),
-		up:      desc("store_up", "Whether the handler's store answers (1) or not (0)."),
+		dead: desc("outbox_dead", "Signal deliveries given up and kept for the operator."),
+		up:   desc("store_up", "Whether the handler's store answers (1) or not (0)."),
 	}
 	_ = reg.Register(c) // a second handler on the same namespace reads the same store
 }

@@ -8,6 +8,10 @@
 # WORKERS (16) concurrent connections, SAMPLES (300) timed sign-ins per
 # store, FULL=1 to add the 1M-flow memory run and the 100k-flow disk run
 # (several more minutes).
+#
+# On a machine of two or more CPUs, the servers run on the upper half of
+# them and the load generator on the lower half, so that neither takes CPU
+# time from the other; PIN=0 lets them share all CPUs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,10 +27,19 @@ step "building Caddy with the module, and $OAUTH2_PROXY"
 make -s build
 GOBIN="$work/bin" GOFLAGS=-buildvcs=false $GO install "$OAUTH2_PROXY"
 
+$GO build -o "$work/bin/handoff-bench" ./cmd/handoff-bench
+load=("$work/bin/handoff-bench")
+cpus=$(nproc)
+if [[ "${PIN:-1}" != 0 && $cpus -ge 2 ]] && command -v taskset >/dev/null; then
+	half=$((cpus / 2))
+	load=(taskset --cpu-list "0-$((half - 1))" "$work/bin/handoff-bench"
+		-server-cpus "$half-$((cpus - 1))")
+fi
+
 step "load through Caddy on loopback"
 echo "### Load through Caddy"
 echo
-$GO run ./cmd/handoff-bench -caddy bin/caddy -oauth2-proxy "$work/bin/oauth2-proxy" \
+"${load[@]}" -caddy bin/caddy -oauth2-proxy "$work/bin/oauth2-proxy" \
 	-duration "${DURATION:-2s}" -rounds "${ROUNDS:-7}" -workers "${WORKERS:-16}" \
 	-samples "${SAMPLES:-300}"
 

@@ -8,7 +8,12 @@
 // Usage:
 //
 //	handoff-bench -caddy bin/caddy [-oauth2-proxy PATH] [-duration 2s]
-//	              [-rounds 7] [-workers 16] [-samples 300]
+//	              [-rounds 7] [-workers 16] [-samples 300] [-server-cpus LIST]
+//	              [-profile FILE]
+//
+// With -server-cpus, the servers run on those CPUs only; run the command
+// itself on the others (taskset --cpu-list 0 handoff-bench ...) so that the
+// load generator does not take CPU time from the servers it measures.
 package main
 
 import (
@@ -28,6 +33,8 @@ type options struct {
 	rounds      int
 	workers     int
 	samples     int
+	serverCPUs  string
+	profile     string
 }
 
 func main() {
@@ -38,6 +45,10 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 7, "rounds of alternating runs")
 	flag.IntVar(&o.workers, "workers", 16, "concurrent keep-alive connections")
 	flag.IntVar(&o.samples, "samples", 300, "OAuth sign-ins timed one by one, per store")
+	flag.StringVar(&o.serverCPUs, "server-cpus", "",
+		"CPUs for Caddy and oauth2-proxy, as taskset --cpu-list takes them (default: any)")
+	flag.StringVar(&o.profile, "profile", "",
+		"write a CPU profile of the memory store's Caddy during its last link start run here")
 	flag.Parse()
 	if o.caddy == "" {
 		flag.Usage()
@@ -55,6 +66,7 @@ type env struct {
 	client  *http.Client
 	idp     *idp
 	bare    string // the site without the handler, on the memory Caddy
+	admin   string // the memory Caddy's admin endpoint, when profiling
 	memory  *server
 	storage *server
 	proxy   *server // nil without oauth2-proxy
@@ -116,14 +128,30 @@ func (e *env) startServers(dir, up string) error {
 		if s.store == "memory" {
 			site = withBare(site, siteBlock("", up)(barePort))
 		}
-		if *s.dst, err = startCaddy(e.o.caddy, dir, s.store, env, site); err != nil {
+		admin := "off"
+		if s.store == "memory" && e.o.profile != "" {
+			if admin, err = e.adminAddress(); err != nil {
+				return err
+			}
+		}
+		if *s.dst, err = startCaddy(e.o, dir, s.store, admin, env, site); err != nil {
 			return err
 		}
 	}
 	if e.o.oauth2Proxy != "" {
-		e.proxy, err = startOAuth2Proxy(e.o.oauth2Proxy, dir, e.idp.issuer())
+		e.proxy, err = startOAuth2Proxy(e.o, dir, e.idp.issuer())
 	}
 	return err
+}
+
+// adminAddress picks the memory Caddy's admin address for profiling.
+func (e *env) adminAddress() (string, error) {
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	e.admin = fmt.Sprintf("127.0.0.1:%d", port)
+	return e.admin, nil
 }
 
 func (e *env) stopServers() {

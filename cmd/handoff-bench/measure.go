@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"time"
 )
@@ -70,8 +73,9 @@ func (e *env) starts(ctx context.Context) error {
 				run(ctx, e.client, l, e.o.workers, warmup)
 				continue
 			}
+			profiled := e.profileDuring(ctx, round == e.o.rounds-1 && i == 0)
 			r, err := e.measure(ctx, l)
-			if err != nil {
+			if err := errors.Join(err, profiled()); err != nil {
 				return err
 			}
 			if sums[i] == nil {
@@ -82,6 +86,51 @@ func (e *env) starts(ctx context.Context) error {
 	}
 	e.rep.starts(sums)
 	return nil
+}
+
+// profileDuring starts a CPU profile of the memory Caddy for the length of
+// a run, if on and the run was asked to be profiled. The returned function
+// waits for the profile and writes it to the -profile file.
+func (e *env) profileDuring(ctx context.Context, on bool) func() error {
+	if !on || e.admin == "" {
+		return func() error { return nil }
+	}
+	secs := max(1, int(e.o.duration.Seconds()))
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", e.admin, secs)
+	done := make(chan error, 1)
+	go func() { done <- fetchTo(ctx, url, e.o.profile) }()
+	return func() error {
+		if err := <-done; err != nil {
+			return fmt.Errorf("profiling: %w", err)
+		}
+		progress("CPU profile of the memory store's Caddy written to %s", e.o.profile)
+		return nil
+	}
+}
+
+// fetchTo writes the body of a GET of url to the file path.
+func fetchTo(ctx context.Context, url, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 // startsPerSecond bounds the rate a start run can reach, to size its pool

@@ -77,8 +77,12 @@ func (p *report) callback(store string, t *callbackTimes) {
 
 // print writes the table in Markdown.
 func (p *report) print(w io.Writer) {
-	fmt.Fprintf(w, "%d CPUs, %d workers, %d rounds of %s per target, %d sign-ins per store\n\n",
-		runtime.NumCPU(), p.o.workers, p.o.rounds, p.o.duration, p.o.samples)
+	cpus := fmt.Sprintf("%d CPUs shared by servers and load", runtime.NumCPU())
+	if p.o.serverCPUs != "" {
+		cpus = fmt.Sprintf("servers on CPUs %s, load on %d others", p.o.serverCPUs, runtime.NumCPU())
+	}
+	fmt.Fprintf(w, "%s, %d workers, %d rounds of %s per target, %d sign-ins per store\n\n",
+		cpus, p.o.workers, p.o.rounds, p.o.duration, p.o.samples)
 	fmt.Fprintln(w, "| measurement | req/s | p50 | p99 | ratio |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---|")
 	for _, r := range p.rows {

@@ -83,17 +83,28 @@ func (s *server) stop() {
 	s.log.Close()
 }
 
-// caddyGlobal is the global block every Caddy of the benchmark gets.
+// caddyGlobal is the global block every Caddy of the benchmark gets, with
+// the admin endpoint's address or "off".
 const caddyGlobal = `{
-	admin off
+	admin %s
 	auto_https off
 	storage file_system %s
 }
 `
 
-// startCaddy runs the Caddy binary on a Caddyfile made from site, which is
-// given the port.
-func startCaddy(bin, dir, name string, env []string, site func(port int) string) (*server, error) {
+// command runs bin with args, on the CPUs given as taskset(1) takes them,
+// or on any CPU when cpus is empty.
+func command(cpus, bin string, args ...string) *exec.Cmd {
+	if cpus == "" {
+		return exec.Command(bin, args...)
+	}
+	return exec.Command("taskset", append([]string{"--cpu-list", cpus, bin}, args...)...)
+}
+
+// startCaddy runs o's Caddy binary on a Caddyfile made from site, which is
+// given the port. admin is the address of the admin endpoint, or "off".
+func startCaddy(o options, dir, name, admin string, env []string,
+	site func(port int) string) (*server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -102,13 +113,13 @@ func startCaddy(bin, dir, name string, env []string, site func(port int) string)
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", home, err)
 	}
-	config := fmt.Sprintf(caddyGlobal, filepath.Join(home, "data")) + site(port)
+	config := fmt.Sprintf(caddyGlobal, admin, filepath.Join(home, "data")) + site(port)
 	file := filepath.Join(home, "Caddyfile")
 	if err := os.WriteFile(file, []byte(config), 0o600); err != nil {
 		return nil, fmt.Errorf("writing %s: %w", file, err)
 	}
 
-	cmd := exec.Command(bin, "run", "--config", file, "--adapter", "caddyfile")
+	cmd := command(o.serverCPUs, o.caddy, "run", "--config", file, "--adapter", "caddyfile")
 	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_DATA_HOME="+home, "XDG_CONFIG_HOME="+home)
 	cmd.Env = append(cmd.Env, env...)
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
@@ -118,10 +129,10 @@ func startCaddy(bin, dir, name string, env []string, site func(port int) string)
 // oauth2ProxySecret is the cookie secret of the oauth2-proxy under test.
 const oauth2ProxySecret = "bench-cookie-secret-0123456789ab"
 
-// startOAuth2Proxy runs oauth2-proxy against the provider at issuer, with
-// its default logging, PKCE, and a static upstream.
-func startOAuth2Proxy(bin, dir, issuer string) (*server, error) {
-	if bin == "" {
+// startOAuth2Proxy runs o's oauth2-proxy against the provider at issuer,
+// with its default logging, PKCE, and a static upstream.
+func startOAuth2Proxy(o options, dir, issuer string) (*server, error) {
+	if o.oauth2Proxy == "" {
 		return nil, errors.New("no oauth2-proxy binary given")
 	}
 	port, err := freePort()
@@ -129,7 +140,7 @@ func startOAuth2Proxy(bin, dir, issuer string) (*server, error) {
 		return nil, err
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	cmd := exec.Command(bin,
+	cmd := command(o.serverCPUs, o.oauth2Proxy,
 		"--http-address=127.0.0.1:"+fmt.Sprint(port),
 		"--provider=oidc",
 		"--oidc-issuer-url="+issuer,

@@ -531,6 +531,35 @@ func TestPaymentSessionExpiry(t *testing.T) {
 	p.wantEvents(flow.EventCompleted, flow.EventExpired)
 }
 
+func TestPaymentAfterStripeServerError(t *testing.T) {
+	p := newPayEnv(t)
+	b := newBrowser(t)
+	link := p.link("alice", teaOrder)
+
+	// Stripe fails the creation, and keeps the failure under its key: the
+	// user sees an error page, and the flow stays pending.
+	p.fake.FailCreates(1)
+	if resp, body := b.open(link); resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("click while Stripe fails: %d: %s", resp.StatusCode, body)
+	}
+	if st := p.status("alice"); st != flow.StatusPending {
+		t.Errorf("status after the failure = %s; want pending", st)
+	}
+
+	// The next click moves past the spent key, and the session is paid.
+	s := p.toCheckout(b, link)
+	if !strings.HasSuffix(s.IdempotencyKey, "-r1") {
+		t.Errorf("session made under %q; want the chain's second key", s.IdempotencyKey)
+	}
+	_, body := b.get(p.payOnPage(b, s, "paid"))
+	if res := p.verify("alice", numberOn(t, body)); res.SessionID != s.ID {
+		t.Errorf("result = %+v; want session %s", res, s.ID)
+	}
+	if n := len(p.fake.Sessions()); n != 1 {
+		t.Errorf("%d sessions made; want 1", n)
+	}
+}
+
 func TestPaymentAsync(t *testing.T) {
 	for _, ok := range []bool{true, false} {
 		t.Run(map[bool]string{true: "succeeded", false: "failed"}[ok], func(t *testing.T) {

@@ -153,3 +153,42 @@ func newRawServer(t *testing.T, body string) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
+
+// replayServer is a Stripe API that answers every request with a replayed
+// error of one status, and keeps the idempotency keys it was asked under.
+type replayServer struct {
+	URL  string
+	mu   sync.Mutex
+	keys []string
+}
+
+func newReplayServer(t *testing.T, status int) *replayServer {
+	t.Helper()
+	typ := "invalid_request_error"
+	if status >= http.StatusInternalServerError {
+		typ = "api_error"
+	}
+	body := `{"error":{"type":"` + typ + `","message":"replayed"}}`
+	rs := &replayServer{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rs.mu.Lock()
+		rs.keys = append(rs.keys, r.Header.Get("Idempotency-Key"))
+		rs.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Idempotent-Replayed", "true")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(body))
+	}))
+	t.Cleanup(srv.Close)
+	rs.URL = srv.URL
+	return rs
+}
+
+// Keys returns the idempotency keys asked under, in order, and forgets them.
+func (rs *replayServer) Keys() []string {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	k := rs.keys
+	rs.keys = nil
+	return k
+}

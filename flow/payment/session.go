@@ -3,7 +3,9 @@ package payment
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 	"time"
@@ -33,6 +35,10 @@ const (
 	// its flow.
 	sessionGrid = 10 * time.Minute
 )
+
+// keyChain is how many idempotency keys the creation of one session may go
+// through: the first, and one more for each server error Stripe replays.
+const keyChain = 5
 
 // state is what the provider keeps, sealed, in the flow record.
 type state struct {
@@ -110,7 +116,7 @@ func (s *Stripe) create(ctx context.Context, f *flow.Flow, d *Data, st state) (*
 	if !ok {
 		return nil, fmt.Errorf("%w: %w", flow.ErrExpired, ErrTooLate)
 	}
-	sess, err := s.client.V1CheckoutSessions.Create(ctx, s.sessionParams(f, d, st.Attempt, end))
+	sess, err := s.createSession(ctx, f, st.Attempt, s.sessionParams(f, d, end))
 	if err != nil {
 		return nil, stripeError("creating checkout session", err)
 	}
@@ -125,6 +131,44 @@ func (s *Stripe) create(ctx context.Context, f *flow.Flow, d *Data, st state) (*
 	return s.toCheckout(sess, b)
 }
 
+// createSession makes the flow's session number attempt from p.
+//
+// It asks under the keys of a chain that follows from the flow and the
+// attempt alone (see idempotencyKey), so that two clicks close in time walk
+// the same keys and get the same session. Stripe keeps the first answer to
+// a key for 24 hours, server errors included, and replays it: a server
+// error replayed means the key is spent, and the next key is tried at once.
+// A server error answered for the first time is returned, as is any other
+// error: the user may click again, and that click moves past the spent
+// key. The chain has keyChain keys; past the last one, the replayed error
+// is returned.
+func (s *Stripe) createSession(ctx context.Context, f *flow.Flow, attempt int,
+	p *stripe.CheckoutSessionCreateParams) (*stripe.CheckoutSession, error) {
+	var err error
+	for n := range keyChain {
+		p.SetIdempotencyKey(idempotencyKey(f.ID, attempt, n))
+		var sess *stripe.CheckoutSession
+		sess, err = s.client.V1CheckoutSessions.Create(ctx, p)
+		if !spentKey(err) {
+			return sess, err
+		}
+		s.log.Warn("checkout session key spent by a server error", "flow", f.Name,
+			"flow_id", f.ID, "attempt", attempt, "key", n,
+			"error", stripeError("creating checkout session", err).Error())
+	}
+	return nil, err
+}
+
+// spentKey reports whether err is Stripe's replay of a server error kept
+// under the request's idempotency key, which will answer nothing else.
+func spentKey(err error) bool {
+	var se *stripe.Error
+	if !errors.As(err, &se) || se.HTTPStatusCode < http.StatusInternalServerError {
+		return false
+	}
+	return se.LastResponse != nil && se.LastResponse.Header.Get("Idempotent-Replayed") == "true"
+}
+
 // toCheckout sends the browser to the session's page on Stripe.
 func (s *Stripe) toCheckout(sess *stripe.CheckoutSession, st []byte) (*flow.Step, error) {
 	u, err := url.Parse(sess.URL)
@@ -134,17 +178,17 @@ func (s *Stripe) toCheckout(sess *stripe.CheckoutSession, st []byte) (*flow.Step
 	return &flow.Step{Redirect: sess.URL, State: st}, nil
 }
 
-// sessionParams returns the parameters of the flow's Checkout Session
-// number attempt, ending at end. They follow from the flow alone, so that a
-// repeated request under the same idempotency key asks for the same thing,
-// as Stripe requires.
-func (s *Stripe) sessionParams(f *flow.Flow, d *Data, attempt int,
+// sessionParams returns the parameters of the flow's Checkout Session,
+// ending at end, but for its idempotency key. They follow from the flow
+// alone, so that a repeated request under the same key asks for the same
+// thing, as Stripe requires.
+func (s *Stripe) sessionParams(f *flow.Flow, d *Data,
 	end time.Time) *stripe.CheckoutSessionCreateParams {
 	meta := map[string]string{
 		metaHandle: f.Handle, metaFlow: f.Name, metaFlowID: f.ID, metaOrder: d.OrderID,
 	}
 	cancel := f.URL("/return?flow=" + url.QueryEscape(f.Handle) + "&cancel=1")
-	p := &stripe.CheckoutSessionCreateParams{
+	return &stripe.CheckoutSessionCreateParams{
 		Mode:      stripe.String(string(stripe.CheckoutSessionModePayment)),
 		LineItems: []*stripe.CheckoutSessionCreateLineItemParams{lineItem(d)},
 		// Adaptive pricing would let the customer pay in another
@@ -162,8 +206,6 @@ func (s *Stripe) sessionParams(f *flow.Flow, d *Data, attempt int,
 		CancelURL:  stripe.String(cancel),
 		ExpiresAt:  stripe.Int64(end.Unix()),
 	}
-	p.SetIdempotencyKey(idempotencyKey(f.ID, attempt))
-	return p
 }
 
 // lineItem is the one thing paid for: the link's amount, once.
@@ -187,13 +229,15 @@ func returnURL(f *flow.Flow, session string) string {
 }
 
 // idempotencyKey names the creation of the flow's session number attempt,
-// so that a second click cannot make a second session.
-//
-// TODO: Stripe keeps the answer to a key for 24 hours, server errors
-// included; a flow whose creation Stripe answered with one gets that
-// answer again on every click until the flow expires.
-func idempotencyKey(flowID string, attempt int) string {
-	return "handoff-checkout-" + flowID + "-" + strconv.Itoa(attempt)
+// so that a second click cannot make a second session. It returns key n of
+// the attempt's chain (see createSession): the first is
+// handoff-checkout-FLOW-ATTEMPT, and each next one adds -rN to it.
+func idempotencyKey(flowID string, attempt, n int) string {
+	k := "handoff-checkout-" + flowID + "-" + strconv.Itoa(attempt)
+	if n > 0 {
+		k += "-r" + strconv.Itoa(n)
+	}
+	return k
 }
 
 // sessionEnd returns when a session made at now for a flow that expires at

@@ -1,8 +1,11 @@
 package payment_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -225,5 +228,159 @@ func TestSessionEndsByTheTimeTheFlowHasLeft(t *testing.T) {
 	s := fx.session()
 	if left := s.ExpiresAt.Sub(fx.clock.Now()); left > time.Hour || left < 50*time.Minute {
 		t.Errorf("session ends in %v; want a little under the hour the flow has left", left)
+	}
+}
+
+// keyChain is how many idempotency keys the provider goes through for one
+// session.
+const keyChain = 5
+
+// failedBegin begins f and wants a provider error.
+func (fx *fixture) failedBegin(f *flow.Flow) error {
+	fx.t.Helper()
+	step, err := fx.p.Begin(context.Background(), f)
+	if !errors.Is(err, flow.ErrProvider) {
+		fx.t.Fatalf("begin = %+v, %v; want a provider error", step, err)
+	}
+	return err
+}
+
+func TestServerErrorSpendsOnlyItsKey(t *testing.T) {
+	fx := newFixture(t, testKey)
+	f := fx.newFlow("flow-a")
+	fx.fake.FailCreates(1)
+
+	// Stripe fails, and keeps the failure under the key: the user sees an
+	// error page.
+	if err := fx.failedBegin(f); !strings.Contains(err.Error(), "status 500") {
+		t.Errorf("first begin: %v; want Stripe's 500", err)
+	}
+	if f.State != nil {
+		t.Fatalf("state after a failure = %s; want none", f.State)
+	}
+
+	// The next click gets the failure replayed, and moves to the next key.
+	first := fx.begin(f)
+	s := fx.session()
+	if !strings.HasSuffix(s.IdempotencyKey, "-r1") {
+		t.Errorf("session made under %q; want the chain's second key", s.IdempotencyKey)
+	}
+	if !strings.Contains(fx.logs.String(), "key spent by a server error") {
+		t.Errorf("spent key not logged: %s", fx.logs.String())
+	}
+
+	// Later clicks, with the state or without it, get the same session.
+	g := *f
+	g.State = nil
+	for name, h := range map[string]*flow.Flow{"with state": f, "without state": &g} {
+		step, err := fx.p.Begin(context.Background(), h)
+		if err != nil || step.Redirect != first.Redirect {
+			t.Errorf("third begin %s = %+v, %v; want %s", name, step, err, first.Redirect)
+		}
+	}
+	if n := len(fx.fake.Sessions()); n != 1 {
+		t.Errorf("%d sessions made; want 1", n)
+	}
+}
+
+func TestReplayedClientErrorKeepsItsKey(t *testing.T) {
+	rs := newReplayServer(t, http.StatusBadRequest)
+	p, err := payment.New(payment.Config{SecretKey: testKey, WebhookSecret: whsec, APIURL: rs.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx := newFixture(t, testKey)
+
+	_, err = p.Begin(context.Background(), fx.newFlow("flow-a"))
+	if !errors.Is(err, flow.ErrProvider) || !strings.Contains(err.Error(), "status 400") {
+		t.Errorf("begin: %v; want Stripe's 400", err)
+	}
+	if keys := rs.Keys(); len(keys) != 1 {
+		t.Errorf("asked under %q; want one key: a 4xx spends no key", keys)
+	}
+}
+
+func TestKeyChainIsBounded(t *testing.T) {
+	fx := newFixture(t, testKey)
+	f := fx.newFlow("flow-a")
+	fx.fake.FailCreates(keyChain + 3)
+
+	// Each click spends one more key of the chain, until all are spent.
+	for i := range keyChain {
+		fx.failedBegin(f)
+		if left := fx.fake.FailsLeft(); left != keyChain+3-(i+1) {
+			t.Fatalf("after click %d: %d failures left; want %d", i, left, keyChain+3-(i+1))
+		}
+	}
+
+	// Then clicks fail on replays alone, asking under no further key.
+	fx.failedBegin(f)
+	if left := fx.fake.FailsLeft(); left != 3 {
+		t.Errorf("after the chain: %d failures left; want 3", left)
+	}
+	if n := len(fx.fake.Sessions()); n != 0 {
+		t.Errorf("%d sessions made; want none", n)
+	}
+}
+
+func TestKeyChainIsTheFlows(t *testing.T) {
+	rs := newReplayServer(t, http.StatusInternalServerError)
+	p, err := payment.New(payment.Config{SecretKey: testKey, WebhookSecret: whsec, APIURL: rs.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx := newFixture(t, testKey)
+	f := fx.newFlow("flow-a")
+
+	// Every key replays a 500: one click walks the whole chain and stops.
+	if _, err := p.Begin(context.Background(), f); !errors.Is(err, flow.ErrProvider) {
+		t.Fatalf("begin: %v; want a provider error", err)
+	}
+	keys := rs.Keys()
+	want := []string{"handoff-checkout-flow-a-0", "handoff-checkout-flow-a-0-r1",
+		"handoff-checkout-flow-a-0-r2", "handoff-checkout-flow-a-0-r3",
+		"handoff-checkout-flow-a-0-r4"}
+	if !slices.Equal(keys, want) {
+		t.Errorf("asked under %q; want %q", keys, want)
+	}
+
+	// Another click walks the same chain.
+	if _, err := p.Begin(context.Background(), f); err == nil {
+		t.Fatal("second begin succeeded")
+	}
+	if again := rs.Keys(); !slices.Equal(again, keys) {
+		t.Errorf("second click asked under %q; want %q", again, keys)
+	}
+}
+
+func TestClicksAfterASpentKeyGetTheSameSession(t *testing.T) {
+	fx := newFixture(t, testKey)
+	f := fx.newFlow("flow-a")
+	fx.fake.FailCreates(1)
+	fx.failedBegin(f)
+
+	// Two clicks at once, both past the spent key.
+	var wg sync.WaitGroup
+	steps := make([]*flow.Step, 2)
+	for i := range steps {
+		wg.Go(func() {
+			g := *f
+			s, err := fx.p.Begin(context.Background(), &g)
+			if err != nil {
+				t.Errorf("begin %d: %v", i, err)
+				return
+			}
+			steps[i] = s
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	if steps[0].Redirect != steps[1].Redirect || !bytes.Equal(steps[0].State, steps[1].State) {
+		t.Errorf("two clicks, two sessions: %q, %q", steps[0].Redirect, steps[1].Redirect)
+	}
+	if n := len(fx.fake.Sessions()); n != 1 {
+		t.Errorf("%d sessions made; want 1", n)
 	}
 }

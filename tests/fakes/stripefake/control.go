@@ -102,6 +102,25 @@ func (s *Server) Expire(id string) error {
 	return nil
 }
 
+// FailCreates makes the next n creations of a Checkout Session fail with a
+// server error (500, api_error). As on Stripe, the answer is kept under the
+// request's idempotency key and replayed to every later request under it;
+// replays do not count among the n. FailCreates(0) ends the failures still
+// to come.
+func (s *Server) FailCreates(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failCreates = max(n, 0)
+}
+
+// FailsLeft returns how many of the failures FailCreates asked for are
+// still to come.
+func (s *Server) FailsLeft() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failCreates
+}
+
 // SetAmount changes a session's total, as a tampered or misconfigured
 // session would show it.
 func (s *Server) SetAmount(id string, amount int64) {

@@ -20,9 +20,10 @@ type idemEntry struct {
 }
 
 // idempotent runs a POST under an idempotency key as Stripe does: the
-// first answer is kept and replayed for the same request; the same key
-// with another request is refused. Answers to parameter errors are not
-// kept, so a corrected request under the same key runs.
+// first answer is kept, server errors included, and replayed for the same
+// request with Idempotent-Replayed: true; the same key with another request
+// is refused. Answers to parameter errors are not kept, so a corrected
+// request under the same key runs.
 func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, key string, h apiHandler) {
 	if e, ok := s.idem[key]; ok && s.now().Sub(e.at) < idempotencyLife {
 		if e.method != r.Method || e.path != r.URL.Path || !sameParams(e.params, r.PostForm) {

@@ -6,9 +6,10 @@
 // It keeps the rules of the real service that the flow relies on, so that
 // a test fails where Stripe would: one API key and its mode, unknown
 // parameters refused, a session's life of 30 minutes to 24 hours,
-// idempotency keys that replay the first answer and refuse other
-// parameters, sessions that expire on their own, and URLs that are null
-// once a session is no longer open.
+// idempotency keys that replay the first answer (server errors included)
+// and refuse other parameters, sessions that expire on their own, and URLs
+// that are null once a session is no longer open. A test can make the
+// creation of sessions fail with a server error (FailCreates).
 package stripefake
 
 import (
@@ -51,6 +52,8 @@ type Server struct {
 	intents  map[string]*intent
 	idem     map[string]*idemEntry
 	events   []Event
+	// failCreates is how many creations of a session are still to fail.
+	failCreates int
 }
 
 // New starts a fake that stops when the test ends.
@@ -163,6 +166,13 @@ type apiError struct {
 func writeError(w http.ResponseWriter, e *apiError) {
 	body, _ := json.Marshal(map[string]any{"error": e})
 	writeAnswer(w, answer{status: e.status, body: body})
+}
+
+// serverError is Stripe's answer to a request it failed to run. It names
+// no parameter, so it is kept under the request's idempotency key.
+func serverError() *apiError {
+	return &apiError{status: http.StatusInternalServerError, Type: "api_error",
+		Message: "An unknown error occurred."}
 }
 
 func paramError(param, msg string) *apiError {

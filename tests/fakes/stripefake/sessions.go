@@ -51,6 +51,12 @@ type intent struct {
 }
 
 func (s *Server) createSession(r *http.Request) (int, any, *apiError) {
+	// A failure asked for by FailCreates, kept under the key like any answer.
+	if s.failCreates > 0 {
+		s.failCreates--
+		return 0, nil, serverError()
+	}
+
 	f := newForm(r.PostForm)
 	now := s.now()
 	cs := &session{

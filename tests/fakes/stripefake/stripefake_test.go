@@ -146,3 +146,69 @@ func TestSessionLife(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// replayed returns the status of a Stripe error and whether it was a
+// replay of an idempotent answer.
+func replayed(err error) (status int, replay bool) {
+	var se *stripe.Error
+	if !errors.As(err, &se) || se.LastResponse == nil {
+		return 0, false
+	}
+	return se.HTTPStatusCode, se.LastResponse.Header.Get("Idempotent-Replayed") == "true"
+}
+
+func TestFailCreatesIsKeptUnderTheKey(t *testing.T) {
+	fake := stripefake.New(t, stripefake.Config{Key: key})
+	c, ctx := client(fake, key), context.Background()
+	fake.FailCreates(1)
+
+	// The failure is answered once, then replayed under its key.
+	_, err := c.V1CheckoutSessions.Create(ctx, params(1999, "k1"))
+	if status, replay := replayed(err); status != 500 || replay || code(err) != "api_error/" {
+		t.Fatalf("first creation: %v (status %d, replayed %v); want a fresh 500", err, status,
+			replay)
+	}
+	_, err = c.V1CheckoutSessions.Create(ctx, params(1999, "k1"))
+	if status, replay := replayed(err); status != 500 || !replay {
+		t.Errorf("same key again: %v (status %d, replayed %v); want the 500 replayed", err,
+			status, replay)
+	}
+	if n := fake.FailsLeft(); n != 0 {
+		t.Errorf("%d failures left; want 0: a replay does not count", n)
+	}
+
+	// Another key runs, and is replayed in turn.
+	a, err := c.V1CheckoutSessions.Create(ctx, params(1999, "k2"))
+	if err != nil {
+		t.Fatalf("another key: %v", err)
+	}
+	b, err := c.V1CheckoutSessions.Create(ctx, params(1999, "k2"))
+	if err != nil || b.ID != a.ID || b.LastResponse.Header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("same key after success: %v, %v; want %s replayed", b.ID, err, a.ID)
+	}
+	if n := len(fake.Sessions()); n != 1 {
+		t.Errorf("%d sessions; want 1: a failed creation makes none", n)
+	}
+}
+
+func TestFailCreatesWithoutKey(t *testing.T) {
+	fake := stripefake.New(t, stripefake.Config{Key: key})
+	c, ctx := client(fake, key), context.Background()
+	fake.FailCreates(2)
+
+	for i := range 2 {
+		if _, err := c.V1CheckoutSessions.Create(ctx, params(1999, "")); code(err) != "api_error/" {
+			t.Errorf("creation %d: %v; want api_error", i, err)
+		}
+	}
+	if _, err := c.V1CheckoutSessions.Create(ctx, params(1999, "")); err != nil {
+		t.Errorf("creation after the failures: %v", err)
+	}
+
+	// FailCreates(0) ends the failures still to come.
+	fake.FailCreates(3)
+	fake.FailCreates(0)
+	if _, err := c.V1CheckoutSessions.Create(ctx, params(1999, "")); err != nil {
+		t.Errorf("creation after FailCreates(0): %v", err)
+	}
+}

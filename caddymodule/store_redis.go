@@ -66,8 +66,8 @@ type RedisStore struct {
 	Cluster bool `json:"cluster,omitempty"`
 
 	// TLS connects with TLS 1.2 or later, checking the server's
-	// certificate against the system's roots, or TLSCA. TLSServerName and
-	// TLSCA turn it on too. Default: off.
+	// certificate against the system's roots, or TLSCA. Any other tls_
+	// option turns it on too. Default: off.
 	TLS bool `json:"tls,omitempty"`
 	// TLSServerName is the name the server's certificate must carry.
 	// Default: the host of the address dialled.
@@ -75,6 +75,11 @@ type RedisStore struct {
 	// TLSCA is a PEM file of the certificates that sign the server's.
 	// Default: the system's roots.
 	TLSCA string `json:"tls_ca,omitempty"`
+	// TLSClientCert and TLSClientKey are PEM files of the certificate and
+	// private key the store presents to servers that require clients to
+	// prove who they are (mutual TLS). Set both or neither. Default: none.
+	TLSClientCert string `json:"tls_client_cert,omitempty"`
+	TLSClientKey  string `json:"tls_client_key,omitempty"`
 
 	// KeyPrefix starts every key, to keep the store apart from other users
 	// of the same Redis. Instances that share flows must share it.
@@ -91,6 +96,22 @@ type RedisStore struct {
 	// PoolSize is how many connections each instance keeps per Redis node.
 	// Default: 10 per CPU.
 	PoolSize int `json:"pool_size,omitempty"`
+
+	// WaitReplicas is how many replicas must acknowledge each write before
+	// a step goes on. Replication is asynchronous: without waiting, a
+	// failover can lose a step the old master acknowledged, such as a
+	// verify that released a result, which could then be released again.
+	// Waiting adds to every write the time the replicas take to
+	// acknowledge it (it rides in the same round trip as the write). When
+	// fewer acknowledge within WaitTimeout, the user is asked to try again
+	// and the bot API answers 503, though the write stands; so with as many
+	// as there are replicas, one that is down stops every step until it is
+	// back. In a cluster, the replicas are those of the shard holding the
+	// handler's keys. Default: 0, do not wait.
+	WaitReplicas int `json:"wait_replicas,omitempty"`
+	// WaitTimeout bounds how long a write waits for its replicas; it must
+	// be shorter than ReadTimeout. Default: 1s.
+	WaitTimeout caddy.Duration `json:"wait_timeout,omitempty"`
 
 	client redis.UniversalClient
 	logger *zap.Logger
@@ -180,27 +201,54 @@ func optionalSecret(s string) (string, error) {
 }
 
 // tlsConfig returns the TLS configuration, or nil when TLS is off.
-//
-// TODO: client certificates (tls_client_cert, tls_client_key) for Redis
-// servers that require mutual TLS; none of the tested setups needed them.
 func (s *RedisStore) tlsConfig() (*tls.Config, error) {
-	if !s.TLS && s.TLSServerName == "" && s.TLSCA == "" {
+	if !s.TLS && s.TLSServerName == "" && s.TLSCA == "" &&
+		s.TLSClientCert == "" && s.TLSClientKey == "" {
 		return nil, nil
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: s.TLSServerName}
-	if s.TLSCA == "" {
-		return cfg, nil
-	}
 
+	var err error
+	if cfg.RootCAs, err = s.rootCAs(); err != nil {
+		return nil, err
+	}
+	if cfg.Certificates, err = s.clientCertificate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// rootCAs reads TLSCA, or returns nil for the system's roots.
+func (s *RedisStore) rootCAs() (*x509.CertPool, error) {
+	if s.TLSCA == "" {
+		return nil, nil
+	}
 	pem, err := os.ReadFile(s.TLSCA)
 	if err != nil {
 		return nil, fmt.Errorf("reading redis tls_ca: %w", err)
 	}
-	cfg.RootCAs = x509.NewCertPool()
-	if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
 		return nil, fmt.Errorf("redis tls_ca %s holds no PEM certificate", s.TLSCA)
 	}
-	return cfg, nil
+	return pool, nil
+}
+
+// clientCertificate loads the certificate the store presents to servers
+// that require one, or returns none.
+func (s *RedisStore) clientCertificate() ([]tls.Certificate, error) {
+	switch {
+	case s.TLSClientCert == "" && s.TLSClientKey == "":
+		return nil, nil
+	case s.TLSClientCert == "" || s.TLSClientKey == "":
+		return nil, errors.New("redis: tls_client_cert and tls_client_key go together: " +
+			"set both or neither")
+	}
+	pair, err := tls.LoadX509KeyPair(s.TLSClientCert, s.TLSClientKey)
+	if err != nil {
+		return nil, fmt.Errorf("loading redis tls_client_cert and tls_client_key: %w", err)
+	}
+	return []tls.Certificate{pair}, nil
 }
 
 // probe tells the operator at start whether Redis answers; the store does
@@ -245,15 +293,34 @@ func (s *RedisStore) Validate() error {
 		return errors.New("redis: several addresses need cluster, or master NAME for Sentinel")
 	case strings.ContainsAny(s.KeyPrefix, "{}"):
 		return errors.New("redis: key_prefix must not contain { or }: the store adds a hash tag")
-	case s.PoolSize < 0 || s.DialTimeout < 0 || s.ReadTimeout < 0 || s.WriteTimeout < 0:
-		return errors.New("redis: pool_size and timeouts must not be negative")
+	case s.PoolSize < 0 || s.DialTimeout < 0 || s.ReadTimeout < 0 || s.WriteTimeout < 0 ||
+		s.WaitReplicas < 0 || s.WaitTimeout < 0:
+		return errors.New("redis: pool_size, wait_replicas and timeouts must not be negative")
+	}
+	return s.validateWait()
+}
+
+// validateWait checks that a write can wait for its replicas without its
+// connection giving up first.
+func (s *RedisStore) validateWait() error {
+	if s.WaitReplicas == 0 {
+		return nil
+	}
+	wait := durationOr(s.WaitTimeout, redisstore.DefaultWaitTimeout)
+	read := durationOr(s.ReadTimeout, defaultRedisReadTimeout)
+	if wait >= read {
+		return fmt.Errorf("redis: wait_timeout (%v) must be shorter than read_timeout (%v)",
+			wait, read)
 	}
 	return nil
 }
 
 // Store implements StoreModule.
 func (s *RedisStore) Store(namespace string) (flow.Store, error) {
-	return redisstore.New(s.client, redisstore.Config{Prefix: s.KeyPrefix, Namespace: namespace})
+	return redisstore.New(s.client, redisstore.Config{
+		Prefix: s.KeyPrefix, Namespace: namespace,
+		WaitReplicas: s.WaitReplicas, WaitTimeout: time.Duration(s.WaitTimeout),
+	})
 }
 
 // Cleanup closes the connections.
@@ -280,11 +347,15 @@ func (s *RedisStore) Cleanup() error {
 //		tls
 //		tls_server_name NAME
 //		tls_ca PEM_FILE
+//		tls_client_cert PEM_FILE
+//		tls_client_key PEM_FILE
 //		key_prefix PREFIX
 //		dial_timeout DURATION
 //		read_timeout DURATION
 //		write_timeout DURATION
 //		pool_size N
+//		wait_replicas N
+//		wait_timeout DURATION
 //	}
 func (s *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // redis
@@ -310,11 +381,15 @@ func (s *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		"tls":               boolFlag(&s.TLS),
 		"tls_server_name":   str(&s.TLSServerName),
 		"tls_ca":            str(&s.TLSCA),
+		"tls_client_cert":   str(&s.TLSClientCert),
+		"tls_client_key":    str(&s.TLSClientKey),
 		"key_prefix":        str(&s.KeyPrefix),
 		"dial_timeout":      dur(&s.DialTimeout),
 		"read_timeout":      dur(&s.ReadTimeout),
 		"write_timeout":     dur(&s.WriteTimeout),
 		"pool_size":         num(&s.PoolSize),
+		"wait_replicas":     num(&s.WaitReplicas),
+		"wait_timeout":      dur(&s.WaitTimeout),
 	})
 }
 

@@ -38,11 +38,15 @@ func TestRedisCaddyfile(t *testing.T) {
 		sentinel_password {file./run/secrets/sentinel}
 		tls_server_name redis.internal
 		tls_ca /etc/redis/ca.pem
+		tls_client_cert /etc/redis/client.pem
+		tls_client_key /etc/redis/client-key.pem
 		key_prefix shop:
 		dial_timeout 1s
 		read_timeout 500ms
 		write_timeout 1s
 		pool_size 20
+		wait_replicas 1
+		wait_timeout 250ms
 	}`
 	var got RedisStore
 	if err := got.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err != nil {
@@ -56,6 +60,8 @@ func TestRedisCaddyfile(t *testing.T) {
 		TLSServerName:    "redis.internal", TLSCA: "/etc/redis/ca.pem", KeyPrefix: "shop:",
 		DialTimeout: caddy.Duration(time.Second), ReadTimeout: caddy.Duration(500 * time.Millisecond),
 		WriteTimeout: caddy.Duration(time.Second), PoolSize: 20,
+		TLSClientCert: "/etc/redis/client.pem", TLSClientKey: "/etc/redis/client-key.pem",
+		WaitReplicas: 1, WaitTimeout: caddy.Duration(250 * time.Millisecond),
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("parsed\n%+v\nwant\n%+v", got, want)
@@ -83,6 +89,11 @@ func TestRedisCaddyfileErrors(t *testing.T) {
 		"redis {\n\tsentinel_password\n}":        "wrong argument count",
 		"redis {\n\tdial_timeout 1s 2s\n}":       "wrong argument count",
 		"redis {\n\tusername a\n\tusername b\n}": `subdirective "username" given twice`,
+		"redis {\n\ttls_client_cert\n}":          "wrong argument count",
+		"redis {\n\ttls_client_key a b\n}":       "wrong argument count",
+		"redis {\n\twait_replicas all\n}":        `bad number "all"`,
+		"redis {\n\twait_timeout soon\n}":        `bad duration "soon"`,
+		"redis {\n\twait_replicas 1 2\n}":        "wrong argument count",
 	}
 	for input, want := range cases {
 		var s RedisStore
@@ -114,13 +125,17 @@ func TestRedisInHandlerCaddyfile(t *testing.T) {
 
 func TestRedisValidate(t *testing.T) {
 	cases := map[string]RedisStore{
-		"master and cluster":  {MasterName: "m", Cluster: true},
-		"cluster db":          {Cluster: true, DB: 1},
-		"negative db":         {DB: -1},
-		"several addresses":   {Addresses: []string{"a:1", "b:2"}},
-		"prefix with a brace": {KeyPrefix: "app{x}:"},
-		"negative pool":       {PoolSize: -1},
-		"negative timeout":    {ReadTimeout: -1},
+		"master and cluster":     {MasterName: "m", Cluster: true},
+		"cluster db":             {Cluster: true, DB: 1},
+		"negative db":            {DB: -1},
+		"several addresses":      {Addresses: []string{"a:1", "b:2"}},
+		"prefix with a brace":    {KeyPrefix: "app{x}:"},
+		"negative pool":          {PoolSize: -1},
+		"negative timeout":       {ReadTimeout: -1},
+		"negative replicas":      {WaitReplicas: -1},
+		"negative wait":          {WaitTimeout: -1},
+		"wait as long as a read": {WaitReplicas: 1, WaitTimeout: caddy.Duration(2 * time.Second)},
+		"wait past a short read": {WaitReplicas: 1, ReadTimeout: caddy.Duration(time.Second)},
 	}
 	for name, s := range cases {
 		if err := s.Validate(); err == nil {
@@ -131,6 +146,9 @@ func TestRedisValidate(t *testing.T) {
 		{},
 		{Addresses: []string{"a:1", "b:2"}, Cluster: true},
 		{Addresses: []string{"a:1", "b:2"}, MasterName: "m", DB: 3},
+		{WaitReplicas: 1},
+		{WaitReplicas: 2, WaitTimeout: caddy.Duration(time.Second),
+			ReadTimeout: caddy.Duration(3 * time.Second)},
 	}
 	for _, s := range ok {
 		if err := s.Validate(); err != nil {
@@ -260,43 +278,180 @@ func TestRedisTLS(t *testing.T) {
 	}
 }
 
+// A server that requires client certificates refuses the store without
+// one, and serves it with one its CA signed.
+func TestRedisMutualTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, dir)
+	certFile, keyFile := ca.issue(t, "server", "redis.test", x509.ExtKeyUsageServerAuth)
+	clientCert, clientKey := ca.issue(t, "client", "handoff", x509.ExtKeyUsageClientAuth)
+	srv := redistest.StartMutualTLS(t, certFile, keyFile, ca.file,
+		mustClientTLS(t, ca.file, clientCert, clientKey))
+	ctx := context.Background()
+
+	base := `"addresses":["` + srv.Addr + `"],"tls_ca":"` + ca.file +
+		`","tls_server_name":"redis.test"`
+	m, err := loadRedis(t, `{`+base+`}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mustStore(t, m).Get(ctx, "f/a"); !errors.Is(err, flow.ErrStoreUnavailable) {
+		t.Errorf("without a client certificate: %v; want ErrStoreUnavailable", err)
+	}
+
+	m, err = loadRedis(t, `{`+base+`,"tls_client_cert":"`+clientCert+
+		`","tls_client_key":"`+clientKey+`"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := mustStore(t, m)
+	if err := st.Apply(ctx, flow.Create("f/a", []byte("a"), 0)); err != nil {
+		t.Fatalf("with a client certificate: %v", err)
+	}
+	if ent, err := st.Get(ctx, "f/a"); err != nil || string(ent.Value) != "a" {
+		t.Errorf("reading back with a client certificate: %q, %v", ent.Value, err)
+	}
+}
+
+// mustClientTLS returns the TLS configuration of a client that trusts the
+// CA and presents the certificate.
+func mustClientTLS(t *testing.T, caFile, certFile, keyFile string) *tls.Config {
+	t.Helper()
+	roots := x509.NewCertPool()
+	caPEM, _ := os.ReadFile(caFile)
+	roots.AppendCertsFromPEM(caPEM)
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{RootCAs: roots, ServerName: "redis.test",
+		Certificates: []tls.Certificate{pair}}
+}
+
+// A client certificate needs its key and the other way round, and files
+// that hold a matching pair.
+func TestRedisClientCertificateErrors(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, dir)
+	cert, key := ca.issue(t, "client", "handoff", x509.ExtKeyUsageClientAuth)
+	_, otherKey := ca.issue(t, "other", "other", x509.ExtKeyUsageClientAuth)
+	missing := filepath.Join(dir, "missing.pem")
+
+	cases := map[string]struct{ cert, key, want string }{
+		"a certificate alone":  {cert, "", "set both or neither"},
+		"a key alone":          {"", key, "set both or neither"},
+		"a missing file":       {missing, key, "missing.pem"},
+		"a key not the cert's": {cert, otherKey, "loading redis tls_client_cert"},
+		"a key as certificate": {key, key, "loading redis tls_client_cert"},
+	}
+	for name, c := range cases {
+		raw, _ := json.Marshal(map[string]string{
+			"tls_client_cert": c.cert, "tls_client_key": c.key,
+		})
+		_, err := loadRedis(t, string(raw))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v; want an error with %q", name, err, c.want)
+		}
+	}
+
+	m, err := loadRedis(t, `{"tls_client_cert":"`+cert+`","tls_client_key":"`+key+`"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := m.tlsConfig()
+	if cfg == nil || len(cfg.Certificates) != 1 || cfg.MinVersion != tls.VersionTLS12 {
+		t.Errorf("a client certificate alone: TLS config %+v; want TLS on, with it", cfg)
+	}
+}
+
+// wait_replicas reaches the store: a write waits for the replica, and
+// fails when more are wanted than there are.
+func TestRedisWaitReplicas(t *testing.T) {
+	master := redistest.Start(t)
+	redistest.StartReplica(t, master)
+	ctx := context.Background()
+
+	addr := `"addresses":["` + master.Addr + `"]`
+	m, err := loadRedis(t, `{`+addr+`,"wait_replicas":1}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mustStore(t, m).Apply(ctx, flow.Create("f/a", nil, 0)); err != nil {
+		t.Fatalf("waiting for the one replica: %v", err)
+	}
+
+	m, err = loadRedis(t, `{`+addr+`,"wait_replicas":2,"wait_timeout":"200ms"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = mustStore(t, m).Apply(ctx, flow.Create("f/b", nil, 0))
+	if !errors.Is(err, flow.ErrStoreUnavailable) || !strings.Contains(err.Error(), "1 of 2") {
+		t.Errorf("waiting for 2 replicas of 1: %v; want ErrStoreUnavailable", err)
+	}
+}
+
 // writeTestPKI writes a CA and a server certificate for name and 127.0.0.1,
 // and returns the CA, certificate and key files.
 func writeTestPKI(t *testing.T, dir, name string) (ca, cert, key string) {
 	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{
+	c := newTestCA(t, dir)
+	cert, key = c.issue(t, "server", name, x509.ExtKeyUsageServerAuth)
+	return c.file, cert, key
+}
+
+// testCA issues certificates for tests; file holds its own, in PEM.
+type testCA struct {
+	dir  string
+	file string
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+}
+
+func newTestCA(t *testing.T, dir string) *testCA {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
 	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		t.Fatal(err)
 	}
+	cert, _ := x509.ParseCertificate(der)
+	file := writePEM(t, filepath.Join(dir, "ca.pem"), "CERTIFICATE", der)
+	return &testCA{dir: dir, file: file, cert: cert, key: key}
+}
+
+// issue writes a certificate for name and 127.0.0.1, for usage, and its
+// key, as PREFIX.pem and PREFIX-key.pem, and returns the two files.
+func (ca *testCA) issue(t *testing.T, prefix, name string,
+	usage x509.ExtKeyUsage) (cert, key string) {
+	t.Helper()
 	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	leafTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name},
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
 		DNSNames: []string{name}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage: []x509.ExtKeyUsage{usage},
 	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, caCert, &leafKey.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &leafKey.PublicKey, ca.key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	keyDER, _ := x509.MarshalECPrivateKey(leafKey)
+	return writePEM(t, filepath.Join(ca.dir, prefix+".pem"), "CERTIFICATE", der),
+		writePEM(t, filepath.Join(ca.dir, prefix+"-key.pem"), "EC PRIVATE KEY", keyDER)
+}
 
-	write := func(file, kind string, der []byte) string {
-		p := filepath.Join(dir, file)
-		block := pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der})
-		if err := os.WriteFile(p, block, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
+// writePEM writes der as one PEM block of kind to file, and returns file.
+func writePEM(t *testing.T, file, kind string, der []byte) string {
+	t.Helper()
+	block := pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der})
+	if err := os.WriteFile(file, block, 0o600); err != nil {
+		t.Fatal(err)
 	}
-	return write("ca.pem", "CERTIFICATE", caDER), write("cert.pem", "CERTIFICATE", leafDER),
-		write("key.pem", "EC PRIVATE KEY", keyDER)
+	return file
 }

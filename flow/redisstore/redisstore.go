@@ -4,7 +4,9 @@
 // UniversalClient.
 //
 // Get is one HMGET; Apply, Claim and Timers are each one Lua script, so each
-// method is one round trip and atomic across instances. Values carry native
+// method is one round trip and atomic across instances. A store may also
+// wait for replicas to acknowledge each write (Config.WaitReplicas): WAIT
+// then follows the script, in the same round trip. Values carry native
 // lifetimes (PEXPIRE), so nothing needs sweeping. Every key of a store
 // carries its namespace as a hash tag: in a cluster they live in one slot,
 // which lets one script touch them all.
@@ -45,7 +47,22 @@ type Config struct {
 	// Now is the clock that decides lifetimes and due times. Default:
 	// time.Now.
 	Now func() time.Time
+
+	// WaitReplicas is how many replicas must acknowledge each write
+	// before Apply and Claim return, so that a failover does not lose a
+	// step the master acknowledged. It costs a wait for the replicas on
+	// every write, though no extra round trip. The client must be a
+	// *redis.Client (standalone or Sentinel) or a *redis.ClusterClient.
+	// Default: 0, do not wait.
+	WaitReplicas int
+	// WaitTimeout bounds how long a write waits for its replicas; it must
+	// be shorter than the client's ReadTimeout. Default: 1s.
+	WaitTimeout time.Duration
 }
+
+// DefaultWaitTimeout bounds the wait for replicas unless Config says
+// otherwise.
+const DefaultWaitTimeout = time.Second
 
 // Store is a flow.Store in Redis. It is safe for concurrent use; the client
 // stays the caller's to close.
@@ -58,6 +75,11 @@ type Store struct {
 	counter string // the revision counter
 	byDue   string // timers by due time
 	byKey   string // timers by key
+
+	// waitReplicas and waitTimeout are Config's WaitReplicas and
+	// WaitTimeout, the timeout in whole milliseconds.
+	waitReplicas int
+	waitTimeout  time.Duration
 
 	// tokens name Apply calls: a per-store random part and a sequence.
 	// They need to be unique, not secret.
@@ -77,6 +99,10 @@ func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	wait, err := waitConfig(client, cfg)
+	if err != nil {
+		return nil, err
+	}
 
 	var nonce [12]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
@@ -86,8 +112,31 @@ func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 	return &Store{
 		c: client, now: cfg.Now, base: base,
 		counter: base + "rev", byDue: base + "due", byKey: base + "keys",
+		waitReplicas: cfg.WaitReplicas, waitTimeout: wait,
 		tokenBase: base64.RawURLEncoding.EncodeToString(nonce[:]),
 	}, nil
+}
+
+// waitConfig checks the wait for replicas of cfg and returns its timeout,
+// rounded up to whole milliseconds: WAIT with 0 would wait for ever.
+func waitConfig(client redis.UniversalClient, cfg Config) (time.Duration, error) {
+	switch {
+	case cfg.WaitReplicas < 0 || cfg.WaitTimeout < 0:
+		return 0, errors.New("redis store: WaitReplicas and WaitTimeout must not be negative")
+	case cfg.WaitReplicas == 0:
+		return 0, nil
+	}
+	switch client.(type) {
+	case *redis.Client, *redis.ClusterClient:
+	default:
+		return 0, fmt.Errorf("redis store: waiting for replicas needs a *redis.Client "+
+			"or a *redis.ClusterClient, not %T", client)
+	}
+
+	if cfg.WaitTimeout == 0 {
+		cfg.WaitTimeout = DefaultWaitTimeout
+	}
+	return time.Duration(millis(cfg.WaitTimeout)) * time.Millisecond, nil
 }
 
 // valueKey is the Redis key holding a store key's value.
@@ -123,11 +172,16 @@ var opCodes = map[flow.OpKind]string{
 
 // Apply implements flow.Store in one script.
 //
-// TODO: an option to WAIT for a replica after writes. Replication is
-// asynchronous, so a failover can lose a step the old master acknowledged,
-// such as a verify that released a result, which could then be released
-// again; waiting costs a round trip per step, so it is left to the
-// operator's min-replicas-to-write for now.
+// With WaitReplicas, the script is followed by WAIT in the same round
+// trip, and Apply fails with flow.ErrStoreUnavailable when fewer replicas
+// than that acknowledged the write within WaitTimeout. The write stands
+// all the same: it is on the master, and may yet reach the replicas.
+// Nothing is written twice when the call is repeated: a retry of the
+// client sends the same token, and the script, finding its own write,
+// does nothing more; a step the engine takes again reads the new
+// revision, or conflicts with it, since every op that writes a value is
+// conditional on what the step read, and deletes and timers come out the
+// same done twice.
 func (s *Store) Apply(ctx context.Context, ops ...flow.Op) error {
 	if len(ops) == 0 {
 		return nil
@@ -137,7 +191,8 @@ func (s *Store) Apply(ctx context.Context, ops ...flow.Op) error {
 		return err
 	}
 
-	failed, err := applyScript.Run(ctx, s.c, keys, args...).Int()
+	res, wait := s.run(ctx, applyScript, keys, args...)
+	failed, err := res.Int()
 	if err != nil {
 		return unavailable("applying ops", err)
 	}
@@ -145,7 +200,7 @@ func (s *Store) Apply(ctx context.Context, ops ...flow.Op) error {
 		op := ops[failed-1]
 		return fmt.Errorf("%s %q: %w", verbs[op.Kind], op.Key, flow.ErrConflict)
 	}
-	return nil
+	return s.replicated("applying ops", wait)
 }
 
 // applyArgs returns the KEYS and ARGV of applyScript for ops.
@@ -179,15 +234,24 @@ func (s *Store) token() string {
 
 // Claim implements flow.Store in one script. If the answer is lost and the
 // client retries, the keys of the first attempt wait for their lease.
+//
+// With WaitReplicas, a claim that moved timers waits for them like Apply,
+// and fails likewise; its keys then wait for their lease. A claim of
+// nothing wrote nothing, and does not fail for want of replicas, though
+// the WAIT sent with it may hold it up to WaitTimeout.
 func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration,
 	limit int) ([]string, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
-	keys, err := claimScript.Run(ctx, s.c, []string{s.byDue},
-		now.UnixMilli(), millis(lease), limit).StringSlice()
+	res, wait := s.run(ctx, claimScript, []string{s.byDue},
+		now.UnixMilli(), millis(lease), limit)
+	keys, err := res.StringSlice()
 	if err != nil {
 		return nil, unavailable("claiming timers", err)
+	}
+	if err := s.replicated("claiming timers", wait); err != nil && len(keys) > 0 {
+		return nil, err
 	}
 	return keys, nil
 }

@@ -55,3 +55,42 @@ func TestRetriedApplyWritesOnce(t *testing.T) {
 		t.Errorf("a new call at the old revision = %d; want a conflict on op 1", got)
 	}
 }
+
+// A retried Apply may reach Redis on another connection than the first
+// attempt, whose answer was lost. The retry finds the first attempt's
+// write and does not redo it; WAIT behind it must still wait for that
+// write, which the master had made when the retry ran. The retry here
+// comes on a new connection, for which WAIT alone would count every
+// replica connected.
+func TestRetriedApplyWaitsForTheFirstWrite(t *testing.T) {
+	master := redistest.Start(t)
+	replica := redistest.StartReplica(t, master)
+	s, err := New(master.Client(), Config{Namespace: "retry", WaitReplicas: 1,
+		WaitTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+
+	keys, args, err := s.applyArgs("token-1", []flow.Op{flow.Create("f/a", []byte("a"), 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	replica.Pause()
+	first := master.Client()
+	if got, err := applyScript.Run(ctx, first, keys, args...).Int(); err != nil || got != 0 {
+		t.Fatalf("first attempt = %d, %v", got, err)
+	}
+
+	res, wait := s.run(ctx, applyScript, keys, args...)
+	if got, err := res.Int(); err != nil || got != 0 {
+		t.Fatalf("retry = %d, %v; want success", got, err)
+	}
+	if acked, err := wait.Result(); err != nil || acked != 0 {
+		t.Errorf("WAIT behind the retry = %d, %v; want 0 of the paused replica: the retry "+
+			"did not wait for the first attempt's write", acked, err)
+	}
+	if n := first.Get(ctx, s.counter).Val(); n != "1" {
+		t.Errorf("revision counter = %s; want 1: the retry wrote again", n)
+	}
+}

@@ -42,14 +42,23 @@ func (c *counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 
 // The round trips to Redis of each step a user or the bot takes in a site
 // flow, measured on a real engine. The engine reads before it writes, and
-// each store method is one round trip; these are the totals it makes now,
-// and a change that adds a round trip to a step fails here.
+// each store method is one round trip, also when it waits for a replica;
+// these are the totals it makes now, and a change that adds a round trip
+// to a step fails here.
 func TestRoundTripsPerStep(t *testing.T) {
+	t.Run("alone", func(t *testing.T) { roundTripsPerStep(t, 0) })
+	t.Run("waiting for a replica", func(t *testing.T) { roundTripsPerStep(t, 1) })
+}
+
+func roundTripsPerStep(t *testing.T, replicas int) {
 	srv := redistest.Start(t)
+	if replicas > 0 {
+		redistest.StartReplica(t, srv)
+	}
 	count := &counter{}
 	client := closeAtEnd(t, redis.NewClient(&redis.Options{Addr: srv.Addr}))
 	client.AddHook(count)
-	h := newEngineEnv(t, newStore(t, client, time.Now))
+	h := newEngineEnv(t, waitingStore(t, client, waiting(replicas)))
 
 	// The first flow loads the scripts into Redis; the second is measured.
 	h.runFlow(t, "warm-up", nil)

@@ -75,8 +75,24 @@ func StartCluster(tb testing.TB) *Server {
 // in the PEM files given; clients reach it with client.
 func StartTLS(tb testing.TB, certFile, keyFile string, client *tls.Config) *Server {
 	tb.Helper()
-	s := newServer(tb, "--tls-cert-file", certFile, "--tls-key-file", keyFile,
+	return startTLS(tb, client, "--tls-cert-file", certFile, "--tls-key-file", keyFile,
 		"--tls-auth-clients", "no")
+}
+
+// StartMutualTLS runs a server like StartTLS that also requires clients to
+// present a certificate signed by a CA of caFile; client must carry one.
+func StartMutualTLS(tb testing.TB, certFile, keyFile, caFile string,
+	client *tls.Config) *Server {
+	tb.Helper()
+	return startTLS(tb, client, "--tls-cert-file", certFile, "--tls-key-file", keyFile,
+		"--tls-ca-cert-file", caFile, "--tls-auth-clients", "yes")
+}
+
+// startTLS runs a server that listens only on a TLS port, the one its
+// address names.
+func startTLS(tb testing.TB, client *tls.Config, args ...string) *Server {
+	tb.Helper()
+	s := newServer(tb, args...)
 	for i, a := range s.args {
 		if a == "--port" {
 			s.args[i+1], s.args = "0", append(s.args, "--tls-port", portOf(s.Addr))
@@ -241,13 +257,75 @@ func clusterOK(info string) bool { return strings.Contains(info, "cluster_state:
 // String describes the server for test logs.
 func (s *Server) String() string { return fmt.Sprintf("redis-server at %s", s.Addr) }
 
-// StartReplica runs a server that replicates master.
+// StartReplica runs a server that replicates master, and waits until it
+// is in sync.
 func StartReplica(tb testing.TB, master *Server) *Server {
 	tb.Helper()
 	host, port, _ := net.SplitHostPort(master.Addr)
 	s := newServer(tb, "--replicaof", host, port)
+	s.after = (*Server).waitSynced
 	s.Start()
 	return s
+}
+
+// waitSynced waits until this replica has loaded its master's data and
+// rewritten its append-only file from it: until then it refuses to shut
+// down cleanly.
+func (s *Server) waitSynced() {
+	ctx := context.Background()
+	c := redis.NewClient(s.options(&redis.Options{}))
+	defer c.Close()
+	s.until("the replica is in sync", func() bool {
+		info, _ := c.Info(ctx, "replication", "persistence").Result()
+		return strings.Contains(info, "master_link_status:up") &&
+			strings.Contains(info, "aof_rewrite_in_progress:0") &&
+			strings.Contains(info, "aof_rewrite_scheduled:0")
+	})
+}
+
+// StartClusterReplica runs a cluster node that joins master's cluster as
+// its replica, and waits until it is in sync.
+func StartClusterReplica(tb testing.TB, master *Server) *Server {
+	tb.Helper()
+	s := newServer(tb, "--cluster-enabled", "yes",
+		"--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000")
+	s.after = func(s *Server) { s.replicateInCluster(master) }
+	s.Start()
+	return s
+}
+
+// replicateInCluster makes this node meet master and replicate it, and
+// waits until it is in sync.
+func (s *Server) replicateInCluster(master *Server) {
+	ctx := context.Background()
+	c := redis.NewClient(s.options(&redis.Options{}))
+	defer c.Close()
+	m := redis.NewClient(master.options(&redis.Options{}))
+	defer m.Close()
+
+	id, err := m.ClusterMyID(ctx).Result()
+	if err != nil {
+		s.tb.Fatalf("reading the master's node id: %v", err)
+	}
+	host, port, _ := net.SplitHostPort(master.Addr)
+	if err := c.ClusterMeet(ctx, host, port).Err(); err != nil {
+		s.tb.Fatalf("meeting the master: %v", err)
+	}
+	s.until("the node knows the master", func() bool {
+		return c.ClusterReplicate(ctx, id).Err() == nil
+	})
+	s.waitSynced()
+}
+
+// until polls done until it holds, or fails the test after startTimeout.
+func (s *Server) until(what string, done func() bool) {
+	deadline := time.Now().Add(startTimeout)
+	for !done() {
+		if time.Now().After(deadline) {
+			s.tb.Fatalf("%s: not after %v", what, startTimeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // StartSentinel runs a Sentinel that watches master under name, alone

@@ -1,8 +1,10 @@
 package caddymodule
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -24,7 +26,8 @@ func init() {
 // verified. The bot receives the tokens, the granted scopes and the ID
 // token's claims (for GitHub, the user) once, through the verify API.
 //
-// Give exactly one of: a preset, an issuer, or auth_url and token_url.
+// Give exactly one of: a preset, an issuer, or auth_url and token_url; and
+// one credential: client_secret, or client_key.
 type OAuthFlow struct {
 	FlowCommon
 
@@ -67,8 +70,32 @@ type OAuthFlow struct {
 	// It may be {env.NAME}.
 	ClientID string `json:"client_id"`
 	// ClientSecret is the client secret registered at the provider. Use
-	// {env.NAME} or {file.PATH} to keep it out of the config.
-	ClientSecret string `json:"client_secret"`
+	// {env.NAME} or {file.PATH} to keep it out of the config. Give it or
+	// client_key, not both.
+	ClientSecret string `json:"client_secret,omitempty"`
+	// ClientKey is the path of a PEM file with a private key registered at
+	// the provider, for the flow to authenticate with instead of a secret:
+	// at each code exchange it signs an assertion that lives 5 minutes
+	// (private_key_jwt). The key is RSA of 2048 bits or more, or ECDSA
+	// P-256, in PKCS #8, PKCS #1 or SEC 1 form, not encrypted. Microsoft
+	// Entra ID takes it as a certificate credential: upload the
+	// certificate to the app registration and give it here as
+	// client_certificate too. Okta, Auth0 and Keycloak take it as well;
+	// Google and GitHub take a secret only.
+	ClientKey string `json:"client_key,omitempty"`
+	// ClientKeyAlg is the assertion's signature algorithm: RS256 or PS256
+	// for an RSA key, ES256 for ECDSA. Default: RS256 for an RSA key,
+	// ES256 for ECDSA.
+	ClientKeyAlg string `json:"client_key_alg,omitempty"`
+	// ClientKeyID, if set, is the assertion's kid, for providers that hold
+	// several keys of the client and find the one by its ID.
+	ClientKeyID string `json:"client_key_id,omitempty"`
+	// ClientCertificate is the path of a PEM file with client_key's
+	// certificate, as uploaded to the provider; it may be the same file as
+	// client_key. Its thumbprints go in each assertion (x5t, x5t#S256),
+	// which is how Entra finds the key, so Entra needs it. Its public key
+	// must be client_key's. Default: none.
+	ClientCertificate string `json:"client_certificate,omitempty"`
 	// Scopes are requested at every sign-in; a link may narrow them but
 	// never widen them. OpenID Connect flows always request openid.
 	// Default: openid profile email for OpenID Connect, read:user for
@@ -93,8 +120,8 @@ func (OAuthFlow) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision resolves the placeholders in the settings and the secret, and
-// sets up the provider. It makes no request to the provider.
+// Provision resolves the placeholders in the settings and the secret, reads
+// the client key and certificate, and sets up the provider. It makes no request to the provider.
 func (o *OAuthFlow) Provision(ctx caddy.Context) error {
 	if err := o.checkName("oauth"); err != nil {
 		return err
@@ -143,6 +170,7 @@ func (o *OAuthFlow) providerConfig() (*oauth.Config, error) {
 		{&cfg.GitHubURL, o.GitHubURL}, {&cfg.GitHubAPIURL, o.GitHubAPIURL},
 		{&cfg.Issuer, o.Issuer}, {&cfg.AuthURL, o.AuthURL}, {&cfg.TokenURL, o.TokenURL},
 		{&cfg.UserinfoURL, o.UserinfoURL}, {&cfg.ClientID, o.ClientID},
+		{&cfg.ClientKeyAlg, o.ClientKeyAlg}, {&cfg.ClientKeyID, o.ClientKeyID},
 	}
 	for _, s := range settings {
 		v, err := resolveSetting(s.src)
@@ -152,12 +180,48 @@ func (o *OAuthFlow) providerConfig() (*oauth.Config, error) {
 		*s.dst = v
 	}
 
-	secret, err := resolveSecret(o.ClientSecret)
-	if err != nil {
-		return nil, fmt.Errorf("client secret: %w", err)
+	if err := o.loadCredential(cfg); err != nil {
+		return nil, err
 	}
-	cfg.ClientSecret = string(secret)
 	return cfg, nil
+}
+
+// loadCredential resolves the client secret, or reads the client key and
+// its certificate. The engine checks the key's type and that the
+// certificate is the key's.
+func (o *OAuthFlow) loadCredential(cfg *oauth.Config) error {
+	switch {
+	case o.ClientSecret != "" && o.ClientKey != "":
+		return errors.New("give client_secret or client_key, not both")
+	case o.ClientSecret == "" && o.ClientKey == "":
+		return errors.New("client_secret or client_key is required")
+	case o.ClientSecret != "":
+		secret, err := resolveSecret(o.ClientSecret)
+		if err != nil {
+			return fmt.Errorf("client secret: %w", err)
+		}
+		cfg.ClientSecret = string(secret)
+	default:
+		key, err := os.ReadFile(o.ClientKey)
+		if err != nil {
+			return fmt.Errorf("reading client_key: %w", err)
+		}
+		if cfg.ClientKey, err = flow.ParsePrivateKeyPEM(key); err != nil {
+			return fmt.Errorf("client_key %s: %w", o.ClientKey, err)
+		}
+	}
+
+	if o.ClientCertificate == "" {
+		return nil
+	}
+	pem, err := os.ReadFile(o.ClientCertificate)
+	if err != nil {
+		return fmt.Errorf("reading client_certificate: %w", err)
+	}
+	if cfg.ClientCertificate, err = oauth.ParseClientCertificate(pem); err != nil {
+		return fmt.Errorf("client_certificate %s: %w", o.ClientCertificate, err)
+	}
+	return nil
 }
 
 // resolveSetting resolves {env.*} and {file.*} placeholders in a setting
@@ -187,6 +251,8 @@ func (o *OAuthFlow) FlowConfig() flow.FlowConfig { return o.flowConfig(o.provide
 //		userinfo_url URL
 //		client_id ID
 //		client_secret SECRET
+//		client_key FILE [alg RS256|PS256|ES256] [id KID]
+//		client_certificate FILE
 //		scopes SCOPE...
 //		auth_params {
 //			NAME VALUE
@@ -211,12 +277,16 @@ func (o *OAuthFlow) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		"userinfo_url":   func(d *caddyfile.Dispenser) error { return oneArg(d, &o.UserinfoURL) },
 		"client_id":      func(d *caddyfile.Dispenser) error { return oneArg(d, &o.ClientID) },
 		"client_secret":  func(d *caddyfile.Dispenser) error { return oneArg(d, &o.ClientSecret) },
+		"client_key":     o.parseClientKey,
 		"authority":      func(d *caddyfile.Dispenser) error { return oneArg(d, &o.Authority) },
 		"github_url":     func(d *caddyfile.Dispenser) error { return oneArg(d, &o.GitHubURL) },
 		"github_api_url": func(d *caddyfile.Dispenser) error { return oneArg(d, &o.GitHubAPIURL) },
 		"timeout":        func(d *caddyfile.Dispenser) error { return durationArg(d, &o.Timeout) },
 		"scopes":         o.parseScopes,
 		"auth_params":    o.parseAuthParams,
+		"client_certificate": func(d *caddyfile.Dispenser) error {
+			return oneArg(d, &o.ClientCertificate)
+		},
 	}))
 }
 
@@ -233,6 +303,26 @@ func (o *OAuthFlow) parsePreset(d *caddyfile.Dispenser) error {
 		o.Preset = args[0]
 	default:
 		return d.Err("preset takes entra TENANT, google or github")
+	}
+	return nil
+}
+
+// parseClientKey reads: client_key FILE [alg ALG] [id KID]
+func (o *OAuthFlow) parseClientKey(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	if len(args)%2 != 1 {
+		return d.ArgErr()
+	}
+	o.ClientKey = args[0]
+	for i := 1; i < len(args); i += 2 {
+		dst := map[string]*string{"alg": &o.ClientKeyAlg, "id": &o.ClientKeyID}[args[i]]
+		switch {
+		case dst == nil:
+			return d.Errf("expected alg ALG or id KID after the key file, got %q", args[i])
+		case *dst != "":
+			return d.Errf("%s given twice", args[i])
+		}
+		*dst = args[i+1]
 	}
 	return nil
 }

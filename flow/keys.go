@@ -124,7 +124,7 @@ func SecretSigner(id string, secret []byte) (Signer, error) {
 // PrivateKeySigner signs with a PEM private key (PKCS#8, or SEC 1 for EC,
 // or PKCS#1 for RSA), choosing EdDSA, ES256 or RS256 from the key.
 func PrivateKeySigner(id string, pemBytes []byte) (Signer, error) {
-	priv, err := parsePrivatePEM(pemBytes)
+	priv, err := ParsePrivateKeyPEM(pemBytes)
 	if err != nil {
 		return Signer{}, err
 	}
@@ -137,33 +137,34 @@ func PrivateKeySigner(id string, pemBytes []byte) (Signer, error) {
 	return Signer{KeyID: id, method: jwt.GetSigningMethod(alg), key: priv}, nil
 }
 
-func parsePrivatePEM(data []byte) (crypto.Signer, error) {
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return nil, errors.New("no PEM block found in private key")
+// ParsePrivateKeyPEM reads the first private key of PEM data: PKCS #8
+// ("PRIVATE KEY"), PKCS #1 ("RSA PRIVATE KEY") or SEC 1 ("EC PRIVATE KEY").
+// Other blocks, such as certificates, are skipped, so one file may hold a
+// key and its certificate. Callers check that the key's type suits them.
+func ParsePrivateKeyPEM(data []byte) (crypto.Signer, error) {
+	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
+		var key any
+		var err error
+		switch block.Type {
+		case "PRIVATE KEY":
+			key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+		case "RSA PRIVATE KEY":
+			key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+		case "EC PRIVATE KEY":
+			key, err = x509.ParseECPrivateKey(block.Bytes)
+		case "ENCRYPTED PRIVATE KEY":
+			return nil, errors.New("the private key is encrypted; give it decrypted")
+		default:
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("parsing %s: %w", block.Type, err)
+		}
+		signer, ok := key.(crypto.Signer)
+		if !ok {
+			return nil, fmt.Errorf("a private key of type %T cannot sign", key)
+		}
+		return signer, nil
 	}
-
-	var (
-		key any
-		err error
-	)
-	switch block.Type {
-	case "PRIVATE KEY":
-		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(block.Bytes)
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	default:
-		return nil, fmt.Errorf("PEM block %q is not a private key", block.Type)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("parsing private key: %w", err)
-	}
-
-	signer, ok := key.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("unsupported private key type %T", key)
-	}
-	return signer, nil
+	return nil, errors.New("no PEM private key found")
 }

@@ -130,6 +130,12 @@ func (p *Provider) endpointFor(ctx context.Context) (oauth2.Endpoint, error) {
 
 // config returns the oauth2 configuration of one sign-in.
 func (p *Provider) config(ep oauth2.Endpoint, st *state) *oauth2.Config {
+	if p.assertion != nil {
+		// The assertion goes in the body, where client_id joins it and no
+		// secret does. Set, not detected: detecting would try the header
+		// first and then send the same assertion, and its jti, twice.
+		ep.AuthStyle = oauth2.AuthStyleInParams
+	}
 	return &oauth2.Config{
 		ClientID:     p.clientID,
 		ClientSecret: p.clientSecret,

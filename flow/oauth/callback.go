@@ -102,7 +102,12 @@ func (p *Provider) redeem(ctx context.Context, rd *redemption, code string) (*fl
 		ep = rd.m.endpoint
 	}
 
-	tok, err := p.config(ep, rd.st).Exchange(ctx, code, oauth2.VerifierOption(rd.st.Verifier))
+	opts, err := p.clientAuth(ep.TokenURL)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, oauth2.VerifierOption(rd.st.Verifier))
+	tok, err := p.config(ep, rd.st).Exchange(ctx, code, opts...)
 	if err != nil {
 		return p.exchangeFailed(rd.f, err)
 	}

@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 
@@ -92,6 +93,13 @@ func (d *discovery) read(ctx context.Context) (*metadata, error) {
 		}
 	}
 
+	if d.p.assertion != nil && len(doc.AuthMethods) > 0 &&
+		!slices.Contains(doc.AuthMethods, methodPrivateKeyJWT) {
+		d.p.log.Warn("provider does not list private_key_jwt among its client "+
+			"authentication methods; it will likely refuse the client key",
+			slog.String("issuer", doc.Issuer))
+	}
+
 	keys := &keySet{p: d.p, url: doc.JWKSURL}
 	return &metadata{
 		endpoint: oauth2.Endpoint{
@@ -112,7 +120,8 @@ func (d *discovery) read(ctx context.Context) (*metadata, error) {
 	}, nil
 }
 
-// authStyle picks how the client authenticates at the token endpoint:
+// authStyle picks how a client with a secret authenticates at the token
+// endpoint (a client with a key sends its assertion in the body):
 // client_secret_post where offered, as the widely used providers all take
 // it; else client_secret_basic, the default of the specification.
 func authStyle(methods []string) oauth2.AuthStyle {

@@ -1,17 +1,22 @@
 package oauth
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha1"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -53,8 +58,9 @@ type grant struct {
 }
 
 // fakeIdP is an OpenID Connect provider that keeps its codes and enforces
-// what real providers do at the token endpoint: client authentication, a
-// code used once, the same redirect_uri, and the PKCE verifier (RFC 7636).
+// what real providers do at the token endpoint: client authentication (by
+// the secret, or by a signed assertion once a key is registered), a code
+// used once, the same redirect_uri, and the PKCE verifier (RFC 7636).
 // It serves its discovery document at /.well-known/openid-configuration and
 // at /TENANT/v2.0/.well-known/openid-configuration, as Entra does.
 type fakeIdP struct {
@@ -81,10 +87,29 @@ type fakeIdP struct {
 	tokenStatus             int
 	tokenError              string
 	block                   chan struct{}
+	authMethods             []string // default: Entra's three
+
+	// client is the client's registered key: once set, the client must
+	// authenticate with an assertion signed by it, and not with the secret.
+	client *clientRegistration
+	// jtis are the assertions' IDs seen, each of which is refused again;
+	// assertions are those received, for tests to read.
+	jtis       map[string]bool
+	assertions []string
+}
+
+// clientRegistration is a key registered for the client, as on Entra's
+// Certificates & secrets page: the public key, the algorithm it signs with,
+// and its certificate, whose thumbprint assertions must name.
+type clientRegistration struct {
+	pub  crypto.PublicKey
+	alg  string
+	cert *x509.Certificate
 }
 
 func newFakeIdP(t *testing.T, now func() time.Time) *fakeIdP {
-	f := &fakeIdP{t: t, now: now, grants: map[string]*grant{}, lifetime: time.Hour}
+	f := &fakeIdP{t: t, now: now, grants: map[string]*grant{}, lifetime: time.Hour,
+		jtis: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", f.discovery)
 	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", f.discovery)
@@ -116,8 +141,15 @@ func (f *fakeIdP) discovery(w http.ResponseWriter, _ *http.Request) {
 		"token_endpoint":                        f.srv.URL + "/token",
 		"jwks_uri":                              f.srv.URL + "/keys",
 		"id_token_signing_alg_values_supported": []string{"RS256", "ES256"},
-		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "client_secret_basic"},
+		"token_endpoint_auth_methods_supported": f.authMethodsOrDefault(),
 	})
+}
+
+func (f *fakeIdP) authMethodsOrDefault() []string {
+	if f.authMethods != nil {
+		return f.authMethods
+	}
+	return []string{"client_secret_post", "private_key_jwt", "client_secret_basic"}
 }
 
 func (f *fakeIdP) keys(w http.ResponseWriter, _ *http.Request) {
@@ -203,7 +235,7 @@ func (f *fakeIdP) token(w http.ResponseWriter, r *http.Request) {
 // checkTokenRequest returns the OAuth error a real token endpoint answers.
 func (f *fakeIdP) checkTokenRequest(r *http.Request) (int, string) {
 	form := r.PostForm
-	if form.Get("client_id") != testClientID || form.Get("client_secret") != testClientSecret {
+	if !f.authenticated(form) {
 		return http.StatusUnauthorized, "invalid_client"
 	}
 	if form.Get("grant_type") != "authorization_code" {
@@ -218,6 +250,56 @@ func (f *fakeIdP) checkTokenRequest(r *http.Request) (int, string) {
 		return http.StatusBadRequest, "invalid_grant"
 	}
 	return 0, ""
+}
+
+// authenticated checks the client as a real token endpoint does: by its
+// secret, or, once a key is registered, by an assertion and nothing else.
+func (f *fakeIdP) authenticated(form url.Values) bool {
+	if form.Get("client_id") != testClientID {
+		return false
+	}
+	if f.client == nil {
+		return form.Get("client_secret") == testClientSecret && !form.Has("client_assertion")
+	}
+	if form.Has("client_secret") || form.Get("client_assertion_type") !=
+		"urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+		return false
+	}
+	raw := form.Get("client_assertion")
+	f.assertions = append(f.assertions, raw)
+	return f.checkAssertion(raw) == nil
+}
+
+// checkAssertion checks a client assertion as RFC 7523, section 3, asks:
+// signed by the registered key with its algorithm, iss and sub the client,
+// aud this token endpoint, dated and short-lived, a jti never seen before,
+// and the certificate's thumbprints where a certificate is registered.
+func (f *fakeIdP) checkAssertion(raw string) error {
+	reg := f.client
+	var c jwt.RegisteredClaims
+	tok, err := jwt.ParseWithClaims(raw, &c,
+		func(*jwt.Token) (any, error) { return reg.pub, nil },
+		jwt.WithValidMethods([]string{reg.alg}), jwt.WithIssuer(testClientID),
+		jwt.WithSubject(testClientID), jwt.WithAudience(f.srv.URL+"/token"),
+		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithTimeFunc(f.now))
+	switch {
+	case err != nil:
+		return err
+	case c.NotBefore == nil || c.IssuedAt == nil ||
+		c.ExpiresAt.Sub(c.IssuedAt.Time) > 10*time.Minute:
+		return errors.New("assertion is not dated or lives too long")
+	case c.ID == "" || f.jtis[c.ID]:
+		return errors.New("assertion has no jti or a used one")
+	}
+	if reg.cert != nil {
+		sum1, sum256 := sha1.Sum(reg.cert.Raw), sha256.Sum256(reg.cert.Raw)
+		if tok.Header["x5t#S256"] != base64.RawURLEncoding.EncodeToString(sum256[:]) ||
+			tok.Header["x5t"] != base64.RawURLEncoding.EncodeToString(sum1[:]) {
+			return errors.New("assertion does not name the registered certificate")
+		}
+	}
+	f.jtis[c.ID] = true
+	return nil
 }
 
 // idToken signs an ID token for a grant, bent by the test's knobs.
@@ -255,6 +337,13 @@ func (f *fakeIdP) set(change func(*fakeIdP)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	change(f)
+}
+
+// sentAssertions returns the client assertions the token endpoint received.
+func (f *fakeIdP) sentAssertions() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.assertions)
 }
 
 func (f *fakeIdP) count(n *int) int {

@@ -14,7 +14,9 @@ package oauth
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -55,8 +57,9 @@ const (
 	maxBody = 1 << 20
 )
 
-// Config configures a Provider. ClientID, ClientSecret and one way to find
-// the provider are required: a Preset, an Issuer, or AuthURL and TokenURL.
+// Config configures a Provider. ClientID, one credential (ClientSecret or
+// ClientKey) and one way to find the provider are required: a Preset, an
+// Issuer, or AuthURL and TokenURL.
 type Config struct {
 	// Preset names a well-known provider: PresetEntra, PresetGoogle or
 	// PresetGitHub.
@@ -84,13 +87,28 @@ type Config struct {
 	TokenURL    string
 	UserinfoURL string
 
-	// ClientID and ClientSecret are the client's credentials at the
-	// provider.
-	//
-	// TODO: private_key_jwt and certificate credentials (which Entra
-	// recommends over secrets) are not supported; only a client secret.
-	ClientID     string
+	// ClientID is the client's ID at the provider.
+	ClientID string
+	// ClientSecret is the client's secret at the provider, sent to the
+	// token endpoint. Give it or ClientKey, not both.
 	ClientSecret string
+	// ClientKey is the client's private key, registered at the provider
+	// (for Entra, as a certificate, which ClientCertificate must then be):
+	// instead of a secret, the client sends the token endpoint an
+	// assertion it signs with the key, which lives 5 minutes
+	// (private_key_jwt; RFC 7523). RSA of 2048 bits or more, or ECDSA
+	// P-256. GitHub takes a secret only.
+	ClientKey crypto.Signer
+	// ClientKeyAlg is the assertions' algorithm: RS256 or PS256 for an RSA
+	// key, ES256 for ECDSA. Default: RS256 for RSA, ES256 for ECDSA.
+	ClientKeyAlg string
+	// ClientKeyID, if set, is the assertions' kid, for providers that hold
+	// several keys of the client.
+	ClientKeyID string
+	// ClientCertificate, if set, is ClientKey's certificate as registered
+	// at the provider. Its SHA-1 and SHA-256 thumbprints go in the
+	// assertions' header as x5t and x5t#S256, by which Entra finds the key.
+	ClientCertificate *x509.Certificate
 	// Scopes are requested unless a link narrows them. OpenID Connect
 	// flows always request openid. Default: openid profile email for
 	// OpenID Connect, read:user for GitHub, none otherwise.
@@ -102,10 +120,11 @@ type Config struct {
 	// HTTPClient makes the requests to the provider. Default: a client with
 	// DefaultTimeout.
 	HTTPClient *http.Client
-	// Now is the clock ID tokens are checked against. Default: time.Now.
+	// Now is the clock ID tokens are checked against and client assertions
+	// are dated by. Default: time.Now.
 	Now func() time.Time
-	// Rand is the source of state secrets, PKCE verifiers and nonces.
-	// Default: crypto/rand.Reader.
+	// Rand is the source of state secrets, PKCE verifiers, nonces and the
+	// client assertions' jti. Default: crypto/rand.Reader.
 	Rand io.Reader
 	// Logger receives the provider's logs; they never carry a token, a
 	// code, a secret or a provider's text. Default: discard.
@@ -119,8 +138,10 @@ type Provider struct {
 	name         string
 	clientID     string
 	clientSecret string
-	scopes       []string
-	authParams   map[string]string
+	// assertion is set for a client with a key instead of a secret.
+	assertion  *assertion
+	scopes     []string
+	authParams map[string]string
 
 	// discovery is set for OpenID Connect providers; plain OAuth 2.0
 	// providers have their endpoint fixed.
@@ -181,11 +202,11 @@ func New(cfg Config) (*Provider, error) {
 
 // checkClient checks the credentials, scopes and further parameters.
 func (p *Provider) checkClient(cfg *Config) error {
-	switch {
-	case cfg.ClientID == "":
+	if cfg.ClientID == "" {
 		return errors.New("a client ID is required")
-	case cfg.ClientSecret == "":
-		return errors.New("a client secret is required")
+	}
+	if err := p.checkCredential(cfg); err != nil {
+		return err
 	}
 	for name := range cfg.AuthParams {
 		if reservedParams[name] {
@@ -204,6 +225,29 @@ func (p *Provider) checkClient(cfg *Config) error {
 		if !validScope(s) {
 			return fmt.Errorf("scope %q is not a valid OAuth scope", s)
 		}
+	}
+	return nil
+}
+
+// checkCredential checks that the client has a secret or a key, not both,
+// and sets up the key's assertions.
+func (p *Provider) checkCredential(cfg *Config) error {
+	keyed := cfg.ClientKeyAlg != "" || cfg.ClientKeyID != "" || cfg.ClientCertificate != nil
+	switch {
+	case cfg.ClientSecret != "" && cfg.ClientKey != nil:
+		return errors.New("give a client secret or a client key, not both")
+	case cfg.ClientKey != nil && p.github:
+		return errors.New("GitHub takes a client secret, not a client key")
+	case cfg.ClientKey != nil && cfg.Preset == PresetEntra && cfg.ClientCertificate == nil:
+		return errors.New("Entra finds a client key by its certificate: give the certificate too")
+	case cfg.ClientKey != nil:
+		var err error
+		p.assertion, err = newAssertion(cfg)
+		return err
+	case keyed:
+		return errors.New("a client key's algorithm, ID and certificate need a client key")
+	case cfg.ClientSecret == "":
+		return errors.New("a client secret or a client key is required")
 	}
 	return nil
 }

@@ -37,7 +37,9 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	t.Helper()
 	h := &harness{t: t, now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC), logs: &bytes.Buffer{}}
 	cfg.ClientID = or(cfg.ClientID, testClientID)
-	cfg.ClientSecret = or(cfg.ClientSecret, testClientSecret)
+	if cfg.ClientKey == nil {
+		cfg.ClientSecret = or(cfg.ClientSecret, testClientSecret)
+	}
 	cfg.Now = func() time.Time { return h.now }
 	cfg.Rand = rand.NewChaCha8([32]byte{1})
 	cfg.Logger = slog.New(slog.NewTextHandler(&syncWriter{w: h.logs}, nil))

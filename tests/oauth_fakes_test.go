@@ -1,9 +1,12 @@
 package tests
 
 import (
+	"crypto/sha1"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -185,8 +188,10 @@ func idpJSON(w http.ResponseWriter, status int, v any) {
 // oauthGrant is what a fake's authorization endpoint gave a code for.
 type oauthGrant struct {
 	challenge, nonce, redirect, scope, tenant string
-	user                                      idpUser
-	used                                      bool
+	// client is the client ID the code was given to.
+	client string
+	user   idpUser
+	used   bool
 }
 
 // idpUser is who signs in at a fake.
@@ -207,24 +212,37 @@ const msaTenant = "9188040d-6c67-4c5b-b112-36a304b66dad"
 // for a few tenants: a discovery document per tenant, naming the tenant's
 // issuer, or the {tenantid} template for common and organizations; the
 // keys; an authorization endpoint where the queued user consents; and a
-// token endpoint that checks the client secret, the one-time code, the
-// redirect_uri and the PKCE verifier, and issues ID tokens with tid and oid
-// from the user's own tenant. Errors carry AADSTS text, as Entra's do.
+// token endpoint that authenticates the client (see authenticate), checks
+// the one-time code, the redirect_uri and the PKCE verifier, and issues ID
+// tokens with tid and oid from the user's own tenant. Errors carry AADSTS
+// text, as Entra's do.
 type entraFake struct {
-	t        *testing.T
-	srv      *httptest.Server
-	keys     *mockoidc.Keypair
-	clientID string
-	secret   string
-	domains  map[string]string // verified domain to tenant ID
+	t       *testing.T
+	srv     *httptest.Server
+	keys    *mockoidc.Keypair
+	domains map[string]string // verified domain to tenant ID
 
 	mu       sync.Mutex
+	clients  map[string]*entraClient
 	redirect string
 	user     idpUser
 	grants   map[string]*oauthGrant
+	// jtis are the IDs of the client assertions accepted: Entra refuses
+	// an assertion it has seen before.
+	jtis map[string]bool
+	// auths are the credentials of the clients authenticated, in order:
+	// "client_secret", or the assertion's alg.
+	auths []string
 	// forgeIssuer makes ID tokens name another tenant's issuer than their
 	// tid, as a token from a rogue tenant might.
 	forgeIssuer bool
+}
+
+// entraClient is an app registration's credentials: a client secret, or
+// certificates whose keys sign client assertions.
+type entraClient struct {
+	secret string
+	certs  []*x509.Certificate
 }
 
 const (
@@ -232,15 +250,18 @@ const (
 	fabrikamTenant = "22222222-aaaa-4bbb-8ccc-000000000002"
 )
 
+// newEntraFake returns a running fake with one app registration, clientID,
+// which authenticates with secret.
 func newEntraFake(t *testing.T, clientID, secret string) *entraFake {
 	t.Helper()
 	kp, err := mockoidc.NewKeypair(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &entraFake{t: t, keys: kp, clientID: clientID, secret: secret,
+	e := &entraFake{t: t, keys: kp,
 		domains: map[string]string{"contoso.onmicrosoft.com": contosoTenant},
-		grants:  map[string]*oauthGrant{},
+		clients: map[string]*entraClient{clientID: {secret: secret}},
+		grants:  map[string]*oauthGrant{}, jtis: map[string]bool{},
 		user: idpUser{TenantID: contosoTenant, ObjectID: "oid-alice", Name: "Alice",
 			UPN: "alice@contoso.onmicrosoft.com"}}
 	mux := http.NewServeMux()
@@ -251,6 +272,26 @@ func newEntraFake(t *testing.T, clientID, secret string) *entraFake {
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(e.srv.Close)
 	return e
+}
+
+// registerCertificate uploads cert to clientID's app registration, which
+// is created without a secret if it does not exist.
+func (e *entraFake) registerCertificate(clientID string, cert *x509.Certificate) {
+	e.set(func(e *entraFake) {
+		c := e.clients[clientID]
+		if c == nil {
+			c = &entraClient{}
+			e.clients[clientID] = c
+		}
+		c.certs = append(c.certs, cert)
+	})
+}
+
+// clientAuths returns how the clients authenticated at the token endpoint.
+func (e *entraFake) clientAuths() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.auths)
 }
 
 func (e *entraFake) set(change func(*entraFake)) {
@@ -312,7 +353,7 @@ func (e *entraFake) authorize(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	q := r.URL.Query()
-	if q.Get("client_id") != e.clientID || q.Get("redirect_uri") != e.redirect {
+	if e.clients[q.Get("client_id")] == nil || q.Get("redirect_uri") != e.redirect {
 		http.Error(w, "AADSTS50011: The redirect URI does not match", http.StatusBadRequest)
 		return
 	}
@@ -326,8 +367,9 @@ func (e *entraFake) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 
 	code := fmt.Sprintf("0.AAA-entra-code-%d", len(e.grants)+1)
-	e.grants[code] = &oauthGrant{challenge: q.Get("code_challenge"), nonce: q.Get("nonce"),
-		redirect: q.Get("redirect_uri"), scope: q.Get("scope"), tenant: r.PathValue("tenant"), user: e.user}
+	e.grants[code] = &oauthGrant{client: q.Get("client_id"), challenge: q.Get("code_challenge"),
+		nonce: q.Get("nonce"), redirect: q.Get("redirect_uri"), scope: q.Get("scope"),
+		tenant: r.PathValue("tenant"), user: e.user}
 	back.RawQuery = url.Values{"code": {code}, "state": {q.Get("state")},
 		"session_state": {"00000000-0000-0000-0000-000000000000"}}.Encode()
 	http.Redirect(w, r, back.String(), http.StatusFound)
@@ -338,18 +380,16 @@ func (e *entraFake) token(w http.ResponseWriter, r *http.Request) {
 	defer e.mu.Unlock()
 	_ = r.ParseForm()
 	f := r.PostForm
-	id, secret, basic := r.BasicAuth()
-	if !basic {
-		id, secret = f.Get("client_id"), f.Get("client_secret")
+	client, refused := e.authenticate(r)
+	if refused != nil {
+		idpJSON(w, http.StatusUnauthorized, map[string]any{"error": "invalid_client",
+			"error_description": refused.description(), "error_codes": []int{refused.code}})
+		return
 	}
 	g := e.grants[f.Get("code")]
 	switch {
-	case id != e.clientID || secret != e.secret:
-		idpJSON(w, http.StatusUnauthorized, map[string]any{"error": "invalid_client",
-			"error_description": "AADSTS7000215: Invalid client secret provided.",
-			"error_codes":       []int{7000215}})
-		return
-	case f.Get("grant_type") != "authorization_code" || g == nil || g.tenant != r.PathValue("tenant"):
+	case f.Get("grant_type") != "authorization_code" || g == nil || g.client != client ||
+		g.tenant != r.PathValue("tenant"):
 		idpJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant",
 			"error_description": "AADSTS70000: The provided grant is invalid.", "error_codes": []int{70000}})
 		return
@@ -386,6 +426,148 @@ func (e *entraFake) token(w http.ResponseWriter, r *http.Request) {
 	idpJSON(w, http.StatusOK, resp)
 }
 
+// aadError is the token endpoint's refusal of a client, with its AADSTS
+// number. Its text names the check that failed, so that tests can tell
+// the refusals apart.
+type aadError struct {
+	code int
+	text string
+}
+
+func (a *aadError) description() string { return fmt.Sprintf("AADSTS%d: %s", a.code, a.text) }
+
+// jwtBearer is the client_assertion_type of a signed client assertion.
+const jwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// maxAssertionLife is the longest a client assertion may be valid, from
+// nbf (or iat) to exp: Entra asks for at most 10 minutes.
+const maxAssertionLife = 10 * time.Minute
+
+// authenticate returns the client a token request comes from. As at Entra,
+// a request carries one credential: the registration's client secret, in
+// the body or the header, or an assertion signed with the key of one of
+// its certificates.
+func (e *entraFake) authenticate(r *http.Request) (string, *aadError) {
+	f := r.PostForm
+	id, secret, basic := r.BasicAuth()
+	if !basic {
+		id, secret = f.Get("client_id"), f.Get("client_secret")
+	}
+	client := e.clients[id]
+	assertion := f.Has("client_assertion") || f.Has("client_assertion_type")
+
+	switch {
+	case client == nil:
+		return "", &aadError{700016, "Application with identifier '" + id +
+			"' was not found in the directory."}
+	case assertion && (basic || f.Has("client_secret")):
+		return "", &aadError{9002313, "Invalid request: a client secret and a client " +
+			"assertion were both given; give one credential."}
+	case assertion:
+		if refused := e.checkAssertion(r, id, client); refused != nil {
+			return "", refused
+		}
+		return id, nil
+	case client.secret == "" || secret != client.secret:
+		// A registration with certificates only has no secret to match.
+		return "", &aadError{7000215, "Invalid client secret provided."}
+	}
+	e.auths = append(e.auths, "client_secret")
+	return id, nil
+}
+
+// errUnknownThumbprint is a client assertion naming no registered
+// certificate.
+var errUnknownThumbprint = errors.New("no registered certificate has the assertion's thumbprint")
+
+// checkAssertion checks a client assertion as Entra does: signed with
+// RS256 or PS256 by the key of the registered certificate its header names
+// by thumbprint; iss and sub the client; aud this token endpoint; valid now
+// and for at most maxAssertionLife; and a jti never seen before.
+func (e *entraFake) checkAssertion(r *http.Request, id string, client *entraClient) *aadError {
+	if r.PostForm.Get("client_assertion_type") != jwtBearer {
+		return &aadError{50027, "JWT token is invalid or malformed: " +
+			"the client_assertion_type is not jwt-bearer."}
+	}
+
+	aud := e.srv.URL + "/" + r.PathValue("tenant") + "/oauth2/v2.0/token"
+	var c jwt.RegisteredClaims
+	keyOf := func(tok *jwt.Token) (any, error) {
+		cert := client.certificate(tok.Header)
+		if cert == nil {
+			return nil, errUnknownThumbprint
+		}
+		return cert.PublicKey, nil
+	}
+	tok, err := jwt.ParseWithClaims(r.PostForm.Get("client_assertion"), &c, keyOf,
+		jwt.WithValidMethods([]string{"RS256", "PS256"}), jwt.WithIssuer(id),
+		jwt.WithSubject(id), jwt.WithAudience(aud), jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt())
+	if err != nil {
+		return assertionRefusal(err)
+	}
+
+	// Dated, short-lived, and new.
+	start := c.NotBefore
+	if start == nil {
+		start = c.IssuedAt
+	}
+	switch {
+	case start == nil || c.ExpiresAt.Sub(start.Time) > maxAssertionLife:
+		return &aadError{700024, "Client assertion is not within its valid time range: " +
+			"it must have nbf or iat, and an exp at most 10 minutes later."}
+	case c.ID == "" || e.jtis[c.ID]:
+		return &aadError{50027, "JWT token is invalid or malformed: " +
+			"the jti is missing or was already used."}
+	}
+	e.jtis[c.ID] = true
+	e.auths = append(e.auths, tok.Method.Alg())
+	return nil
+}
+
+// assertionRefusal returns Entra's refusal of an assertion that failed to
+// parse, to verify, or a claim check.
+func assertionRefusal(err error) *aadError {
+	switch {
+	case errors.Is(err, errUnknownThumbprint):
+		return &aadError{700027, "The certificate with identifier used to sign the " +
+			"client assertion is not registered on application."}
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return &aadError{700027, "Client assertion failed signature validation."}
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer), errors.Is(err, jwt.ErrTokenInvalidSubject):
+		return &aadError{700021, "Client assertion application identifier doesn't " +
+			"match 'client_id' parameter."}
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return &aadError{50027, "JWT token is invalid or malformed: " +
+			"the audience is not this token endpoint."}
+	case errors.Is(err, jwt.ErrTokenExpired), errors.Is(err, jwt.ErrTokenNotValidYet),
+		errors.Is(err, jwt.ErrTokenUsedBeforeIssued), errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return &aadError{700024, "Client assertion is not within its valid time range."}
+	}
+	return &aadError{50027, "JWT token is invalid or malformed."}
+}
+
+// certificate returns the registration's certificate, valid now, that an
+// assertion's header names by thumbprint: x5t#S256 (SHA-256) or x5t
+// (SHA-1). A header with both must name the same certificate by each.
+func (c *entraClient) certificate(header map[string]any) *x509.Certificate {
+	s256, _ := header["x5t#S256"].(string)
+	s1, _ := header["x5t"].(string)
+	if s256 == "" && s1 == "" {
+		return nil
+	}
+	now := time.Now()
+	for _, cert := range c.certs {
+		sum256, sum1 := sha256.Sum256(cert.Raw), sha1.Sum(cert.Raw)
+		if (s256 == "" || s256 == base64.RawURLEncoding.EncodeToString(sum256[:])) &&
+			(s1 == "" || s1 == base64.RawURLEncoding.EncodeToString(sum1[:])) &&
+			now.After(cert.NotBefore) && now.Before(cert.NotAfter) {
+			return cert
+		}
+	}
+	return nil
+}
+
 func (e *entraFake) idToken(g *oauthGrant) string {
 	now := time.Now()
 	iss := e.srv.URL + "/" + g.user.TenantID + "/v2.0"
@@ -393,7 +575,7 @@ func (e *entraFake) idToken(g *oauthGrant) string {
 		iss = e.srv.URL + "/" + fabrikamTenant + "/v2.0"
 	}
 	tok, err := e.keys.SignJWT(jwt.MapClaims{
-		"aud": e.clientID, "iss": iss, "iat": now.Unix(), "nbf": now.Unix(),
+		"aud": g.client, "iss": iss, "iat": now.Unix(), "nbf": now.Unix(),
 		"exp": now.Add(time.Hour).Unix(), "name": g.user.Name, "oid": g.user.ObjectID,
 		"preferred_username": g.user.UPN, "sub": "sub-" + g.user.ObjectID,
 		"tid": g.user.TenantID, "nonce": g.nonce, "ver": "2.0", "uti": "uti-1", "rh": "0.rh",

@@ -28,7 +28,7 @@ const (
 // oauthEnv is one Caddy whose handler has an oauth flow per fake provider:
 // idp (mockoidc by issuer), late (an issuer that is not running when Caddy
 // starts), entra (one tenant, by domain), entra_orgs (any work or school
-// tenant) and github, with a webhook to the bot.
+// tenant) and github, and any flows a test adds, with a webhook to the bot.
 type oauthEnv struct {
 	caddy  *Caddy
 	base   string
@@ -41,7 +41,9 @@ type oauthEnv struct {
 	github *githubFake
 }
 
-func newOAuthEnv(t *testing.T) *oauthEnv {
+// newOAuthEnv starts the fakes and Caddy. Each of more returns further
+// oauth blocks for the handler, given the fakes.
+func newOAuthEnv(t *testing.T, more ...func(e *oauthEnv) string) *oauthEnv {
 	t.Helper()
 	e := &oauthEnv{
 		hooks:  newHookReceiver(),
@@ -54,6 +56,10 @@ func newOAuthEnv(t *testing.T) *oauthEnv {
 	hookSrv := httptest.NewServer(e.hooks)
 	t.Cleanup(hookSrv.Close)
 
+	var flows strings.Builder
+	for _, m := range more {
+		flows.WriteString(m(e))
+	}
 	env := append(slices.Clone(botEnv),
 		"IDP_CLIENT_SECRET="+idpClientSecret, "LATE_CLIENT_SECRET="+lateClientSecret,
 		"ENTRA_CLIENT_SECRET="+entraClientSecret, "GITHUB_CLIENT_SECRET="+githubClientSecret)
@@ -96,13 +102,14 @@ func newOAuthEnv(t *testing.T) *oauthEnv {
 			client_secret {env.GITHUB_CLIENT_SECRET}
 			scopes read:user user:email
 		}
-		signal webhook %s {
+%s		signal webhook %s {
 			secret {env.HANDOFF_WEBHOOK_SECRET}
 		}
 	}
 	respond "the site"
 }
-`, port, e.idp.issuer(), e.lateAt, e.entra.srv.URL, e.github.srv.URL, hookSrv.URL+"/hook")
+`, port, e.idp.issuer(), e.lateAt, e.entra.srv.URL, e.github.srv.URL, flows.String(),
+			hookSrv.URL+"/hook")
 	}, env...)
 
 	callback := e.caddy.URL + "/handoff/callback"

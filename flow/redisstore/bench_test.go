@@ -46,6 +46,31 @@ func BenchmarkRedisBytesPerFlow(b *testing.B) {
 	}
 }
 
+// BenchmarkRedisTimers reads the oldest of 50,000 pending deliveries, as
+// health checks do: by their kind, and by a prefix that is not one, which
+// reads them all.
+func BenchmarkRedisTimers(b *testing.B) {
+	srv := redistest.Start(b)
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	b.Cleanup(func() { _ = client.Close() })
+	st := storeIn(b, client, "timers", time.Now)
+	fillDeliveries(b, st, 50_000)
+	// The first call by kind fills the sets of kinds.
+	if _, _, err := st.Timers(context.Background(), "d/", 1); err != nil {
+		b.Fatal(err)
+	}
+
+	for _, prefix := range []string{"d/", "d"} {
+		b.Run("prefix="+prefix, func(b *testing.B) {
+			for b.Loop() {
+				if _, _, err := st.Timers(context.Background(), prefix, 1); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 func newBenchStore(b *testing.B, client redis.UniversalClient, now func() time.Time) flow.Store {
 	b.Helper()
 	s, err := redisstore.New(client, redisstore.Config{

@@ -4,12 +4,14 @@
 // UniversalClient.
 //
 // Get is one HMGET; Apply, Claim and Timers are each one Lua script, so each
-// method is one round trip and atomic across instances. A store may also
-// wait for replicas to acknowledge each write (Config.WaitReplicas): WAIT
-// then follows the script, in the same round trip. Values carry native
-// lifetimes (PEXPIRE), so nothing needs sweeping. Every key of a store
-// carries its namespace as a hash tag: in a cluster they live in one slot,
-// which lets one script touch them all.
+// method is one round trip and atomic across instances. Two take more,
+// once: Claim, the first time it meets a kind of key it has not written,
+// and Timers, on a store written by a version that kept no timers by kind.
+// A store may also wait for replicas to acknowledge each write
+// (Config.WaitReplicas): WAIT then follows the script, in the same round
+// trip. Values carry native lifetimes (PEXPIRE), so nothing needs
+// sweeping. Every key of a store carries its namespace as a hash tag: in a
+// cluster they live in one slot, which lets one script touch them all.
 package redisstore
 
 import (
@@ -18,7 +20,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -75,6 +79,12 @@ type Store struct {
 	counter string // the revision counter
 	byDue   string // timers by due time
 	byKey   string // timers by key
+	layout  string // the layout marker: whether the sets of kinds are filled
+
+	// kinds are the kinds of key this store has seen, sorted: Claim and
+	// the filling of the sets of kinds pass their sets to their scripts.
+	mu    sync.Mutex
+	kinds []string
 
 	// waitReplicas and waitTimeout are Config's WaitReplicas and
 	// WaitTimeout, the timeout in whole milliseconds.
@@ -111,7 +121,7 @@ func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 	base := cfg.Prefix + "{" + cfg.Namespace + "}:"
 	return &Store{
 		c: client, now: cfg.Now, base: base,
-		counter: base + "rev", byDue: base + "due", byKey: base + "keys",
+		counter: base + "rev", byDue: base + "due", byKey: base + "keys", layout: base + "layout",
 		waitReplicas: cfg.WaitReplicas, waitTimeout: wait,
 		tokenBase: base64.RawURLEncoding.EncodeToString(nonce[:]),
 	}, nil
@@ -203,22 +213,51 @@ func (s *Store) Apply(ctx context.Context, ops ...flow.Op) error {
 	return s.replicated("applying ops", wait)
 }
 
-// applyArgs returns the KEYS and ARGV of applyScript for ops.
+// applyArgs returns the KEYS and ARGV of applyScript for ops, and learns
+// the kinds of the keys they schedule and unschedule.
 func (s *Store) applyArgs(token string, ops []flow.Op) ([]string, []any, error) {
-	keys := make([]string, 0, 3+len(ops))
+	keys := make([]string, 0, 4+len(ops))
 	keys = append(keys, s.counter, s.byDue, s.byKey)
-	args := make([]any, 0, 3+6*len(ops))
+	args := make([]any, 0, 3+7*len(ops))
 	args = append(args, s.now().UnixMilli(), token, millis(expiryGrace))
+
+	var kinds []string
 	for _, op := range ops {
 		code, ok := opCodes[op.Kind]
 		if !ok {
 			return nil, nil, fmt.Errorf("redis store: unknown op kind %d", op.Kind)
 		}
+		set := 0
+		if code == "S" || code == "X" {
+			set, kinds = kindSet(kinds, op.Key, 3+len(ops))
+		}
 		keys = append(keys, s.valueKey(op.Key))
 		args = append(args, code, op.Key, strconv.FormatUint(op.Rev, 10),
-			millis(op.TTL), op.Due.UnixMilli(), op.Value)
+			millis(op.TTL), op.Due.UnixMilli(), op.Value, set)
 	}
+
+	// The sets of kinds follow the values.
+	for _, kind := range kinds {
+		keys = append(keys, s.kindKey(kind))
+	}
+	s.learn(kinds)
 	return keys, args, nil
+}
+
+// kindSet returns the index in KEYS, which counts from 1, of the timers of
+// key's kind, when the sets of kinds follow the first n keys in the order
+// of kinds, and kinds with the key's added if new. It returns 0 for a key
+// without a kind.
+func kindSet(kinds []string, key string, n int) (int, []string) {
+	kind := kindOf(key)
+	if kind == "" {
+		return 0, kinds
+	}
+	i := slices.Index(kinds, kind)
+	if i < 0 {
+		i, kinds = len(kinds), append(kinds, kind)
+	}
+	return n + i + 1, kinds
 }
 
 // verbs describe an op in a conflict's message.
@@ -230,66 +269,6 @@ var verbs = map[flow.OpKind]string{
 // that lets a call the client retries recognise its own earlier success.
 func (s *Store) token() string {
 	return s.tokenBase + strconv.FormatUint(s.tokenSeq.Add(1), 36)
-}
-
-// Claim implements flow.Store in one script. If the answer is lost and the
-// client retries, the keys of the first attempt wait for their lease.
-//
-// With WaitReplicas, a claim that moved timers waits for them like Apply,
-// and fails likewise; its keys then wait for their lease. A claim of
-// nothing wrote nothing, and does not fail for want of replicas, though
-// the WAIT sent with it may hold it up to WaitTimeout.
-func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration,
-	limit int) ([]string, error) {
-	if limit <= 0 {
-		return nil, nil
-	}
-	res, wait := s.run(ctx, claimScript, []string{s.byDue},
-		now.UnixMilli(), millis(lease), limit)
-	keys, err := res.StringSlice()
-	if err != nil {
-		return nil, unavailable("claiming timers", err)
-	}
-	if err := s.replicated("claiming timers", wait); err != nil && len(keys) > 0 {
-		return nil, err
-	}
-	return keys, nil
-}
-
-// Timers implements flow.Store in one script.
-//
-// TODO: with a prefix, the script reads every matching timer to find the
-// earliest; health checks ask for the outbox's, which is small while
-// deliveries succeed. Keep a sorted set per key kind if backlogs grow large.
-func (s *Store) Timers(ctx context.Context, prefix string, limit int) ([]flow.Timer, int, error) {
-	lo, hi := lexRange(prefix)
-	res, err := timersScript.Run(ctx, s.c, []string{s.byDue, s.byKey},
-		prefix, lo, hi, max(limit, 0)).Slice()
-	if err != nil {
-		return nil, 0, unavailable("listing timers", err)
-	}
-
-	total, _ := res[0].(int64)
-	pairs, _ := res[1].([]any)
-	out := make([]flow.Timer, 0, len(pairs)/2)
-	for i := 0; i+1 < len(pairs); i += 2 {
-		key, _ := pairs[i].(string)
-		due, _ := pairs[i+1].(string)
-		out = append(out, flow.Timer{Key: key, Due: time.UnixMilli(parseInt(due))})
-	}
-	return out, int(total), nil
-}
-
-// lexRange returns the ZRANGEBYLEX bounds of the keys starting with prefix.
-func lexRange(prefix string) (string, string) {
-	b := []byte(prefix)
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] < 0xff {
-			b[i]++
-			return "[" + prefix, "(" + string(b[:i+1])
-		}
-	}
-	return "[" + prefix, "+"
 }
 
 // millis returns d in whole milliseconds, rounded up so that a lifetime is

@@ -86,8 +86,9 @@ func TestKeysAndNativeTTL(t *testing.T) {
 			t.Errorf("key %q lacks the prefix and hash tag", k)
 		}
 	}
-	if len(keys) != 5 {
-		t.Errorf("keys = %q; want 2 values, the counter and 2 timer sets", keys)
+	if len(keys) != 6 {
+		t.Errorf("keys = %q; want 2 values, the counter and 3 timer sets (all by due, "+
+			"all by key, f/ by due)", keys)
 	}
 	if ttl := c.PTTL(ctx, "app:{ns}:v:j/a").Val(); ttl <= 119*time.Second || ttl > 2*time.Minute {
 		t.Errorf("PTTL of a value living a minute = %v; want its minute and a minute of grace", ttl)

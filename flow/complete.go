@@ -36,14 +36,92 @@ func (e *Engine) serveReturn(w http.ResponseWriter, r *http.Request, next Next) 
 	}
 	f.Origin = e.publicOrigin(r)
 
-	out, err := ret.Return(r.Context(), f, r)
+	// The browser may leave while the provider is asked, as a reload during
+	// the code exchange does: what the provider answers is recorded all the
+	// same, since the provider may have spent the code by then.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), returnTimeout)
+	defer cancel()
+	out, err := ret.Return(ctx, f, r)
 	e.obs.Duration("provider", rec.Flow, time.Since(began))
 	if err != nil {
 		e.pageErr(w, r, fmt.Errorf("%s return: %w", rec.Kind, err))
 		return
 	}
-	e.finishFlow(w, r, next, rec, out)
+	if out.Contested && out.Failure != "" {
+		e.contestedReturn(ctx, w, r, next, rec, out)
+		return
+	}
+	e.finishFlow(ctx, w, r, next, rec, out)
 	e.obs.Duration("return", rec.Flow, time.Since(began))
+}
+
+// Timing of returns.
+const (
+	// returnTimeout bounds a return's work with the provider and the store
+	// once the browser has gone.
+	returnTimeout = time.Minute
+	// contestWait bounds how long a contested return waits for another
+	// return of its flow: that one's exchange and checks take a few seconds
+	// at most.
+	contestWait = 10 * time.Second
+	// contestPoll is how often a contested return reads the flow meanwhile.
+	contestPoll = 100 * time.Millisecond
+)
+
+// contestedReturn handles a failure that another return of the same flow may
+// have caused: a doubled callback whose code the other request, perhaps on
+// another instance, redeemed first. It waits for the flow to leave pending
+// and then shows the flow as it stands, as to a browser that comes back to
+// the finish page. A flow still pending after the wait fails with the
+// outcome; if the browser leaves during the wait, nothing is settled.
+func (e *Engine) contestedReturn(ctx context.Context, w http.ResponseWriter, r *http.Request,
+	next Next, seen *Record, out *Outcome) {
+	rec, err := e.awaitSettled(r.Context(), seen)
+	switch {
+	case r.Context().Err() != nil:
+		// No one is left to answer; the other return or expiry settles
+		// the flow.
+	case err != nil:
+		e.pageErr(w, r, err)
+	case rec.ID != seen.ID:
+		e.pageErr(w, r, ErrSuperseded)
+	case rec.Status != StatusPending:
+		// Not a replay, which settledReturn refuses: this request held
+		// the browser while the flow was pending. A reload abandoned the
+		// page that had the number, so the browser learns that it was
+		// shown (and that a new link gets another), or sees the failure.
+		e.showFlow(w, r, next, rec)
+	default:
+		e.finishFlow(ctx, w, r, next, rec, out)
+	}
+}
+
+// awaitSettled reads the flow of seen every contestPoll until it leaves
+// pending or is replaced, for at most contestWait or until ctx ends. It
+// returns the record as last read.
+func (e *Engine) awaitSettled(ctx context.Context, seen *Record) (*Record, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.contestWait)
+	defer cancel()
+	tick := time.NewTicker(e.contestPoll)
+	defer tick.Stop()
+
+	rec := seen
+	for rec.ID == seen.ID && rec.Status == StatusPending {
+		select {
+		case <-ctx.Done():
+			return rec, nil
+		case <-tick.C:
+		}
+		next, err := e.read(ctx, flowKey(seen.Conv))
+		if ctx.Err() != nil {
+			return rec, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		rec = next
+	}
+	return rec, nil
 }
 
 // settledReturn answers a return for a flow that already left pending. A
@@ -102,9 +180,9 @@ func (e *Engine) serveFinish(w http.ResponseWriter, r *http.Request, next Next) 
 
 // finishFlow applies a provider's outcome to seen, the flow as the request
 // read it, and shows the result to the browser that is present.
-func (e *Engine) finishFlow(w http.ResponseWriter, r *http.Request, next Next, seen *Record,
-	out *Outcome) {
-	rec, code, err := e.settleFrom(r.Context(), seen.Handle(), seen, out, true)
+func (e *Engine) finishFlow(ctx context.Context, w http.ResponseWriter, r *http.Request,
+	next Next, seen *Record, out *Outcome) {
+	rec, code, err := e.settleFrom(ctx, seen.Handle(), seen, out, true)
 	if err != nil {
 		e.pageErr(w, r, err)
 		return

@@ -150,6 +150,11 @@ type Engine struct {
 	// minute, not on every poll.
 	claimWarn *rate.Limiter
 
+	// contestWait and contestPoll time a contested return's wait for
+	// another return of its flow.
+	contestWait time.Duration
+	contestPoll time.Duration
+
 	wake chan struct{}
 }
 
@@ -186,6 +191,8 @@ func New(cfg Config) (*Engine, error) {
 		verifyPerIP:  newLimiter(cfg.Limits.VerifyPerIP, DefaultVerifyPerIP),
 		clientIP:     cfg.ClientIP,
 		claimWarn:    rate.NewLimiter(rate.Every(time.Minute), 1),
+		contestWait:  contestWait,
+		contestPoll:  contestPoll,
 		wake:         make(chan struct{}, 1),
 	}
 	if e.clientIP == nil {

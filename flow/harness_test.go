@@ -73,12 +73,24 @@ type envOption func(*flow.Config)
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
 	c := storetest.NewClock(time.Now().Truncate(time.Second))
-	st := memstore.New(c.Now)
+	e := &env{t: t, clock: c, store: memstore.New(c.Now), signal: &recorder{}}
+	e.engine, e.server = e.instance(opts...)
+
+	signer, _ := flow.SecretSigner("", testSecret)
+	e.bot = &botkit.Client{URL: e.server.URL + "/handoff", Signer: signer, Now: c.Now}
+	return e
+}
+
+// instance starts an engine on the env's store, clock and keys, behind a
+// server of its own: another instance of a cluster sharing the store.
+func (e *env) instance(opts ...envOption) (*flow.Engine, *httptest.Server) {
+	t := e.t
+	t.Helper()
 	key, err := flow.SecretKey("", testSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := flow.NewVerifier(flow.VerifierConfig{Keys: []flow.LinkKey{key}, Now: c.Now})
+	v, err := flow.NewVerifier(flow.VerifierConfig{Keys: []flow.LinkKey{key}, Now: e.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,34 +98,28 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &recorder{}
 	cfg := flow.Config{
-		Verifier: v, Store: st, Keys: kr, Now: c.Now,
+		Verifier: v, Store: e.store, Keys: kr, Now: e.clock.Now,
 		Flows: map[string]flow.FlowConfig{
 			"checkout": {Provider: &flow.Site{Path: "/checkout"}, TTL: 30 * time.Minute},
 		},
-		Signals: []flow.Signal{rec},
+		Signals: []flow.Signal{e.signal},
 	}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	e, err := flow.New(cfg)
+	eng, err := flow.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := e.ServeHTTP(w, r, site); err != nil {
+		if err := eng.ServeHTTP(w, r, site); err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 		}
 	}))
 	t.Cleanup(srv.Close)
-
-	signer, _ := flow.SecretSigner("", testSecret)
-	return &env{
-		t: t, clock: c, store: st, engine: e, server: srv, signal: rec,
-		bot: &botkit.Client{URL: srv.URL + "/handoff", Signer: signer, Now: c.Now},
-	}
+	return eng, srv
 }
 
 // site is the site behind the handler: /checkout shows the headers it got;

@@ -109,6 +109,13 @@ type Outcome struct {
 	// (access_denied, payment_failed); it reaches the bot, so it must hold
 	// no secret and no text from the provider beyond such a code.
 	Failure string
+	// Contested, with Failure, means the failure may be the work of another
+	// return of the same flow, such as a doubled OAuth callback whose code the
+	// other request, perhaps on another instance, redeemed first. The
+	// engine then waits a few seconds for the flow to leave pending and
+	// shows the browser the flow as it stands; it settles the failure only
+	// if the flow is still pending after the wait.
+	Contested bool
 	// Waiting means the outcome is not known yet: the user sees a page that
 	// says so and refreshes until it settles.
 	Waiting bool

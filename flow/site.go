@@ -109,7 +109,7 @@ func (e *Engine) serveSite(w http.ResponseWriter, r *http.Request, next Next,
 		e.log.Error("site answered a malformed Handoff-Complete", "error", perr.Error())
 		out = &Outcome{Failure: "site_error"}
 	}
-	e.finishFlow(w, r, next, rec, out)
+	e.finishFlow(r.Context(), w, r, next, rec, out)
 	return nil
 }
 

@@ -40,6 +40,14 @@ var errorCodePattern = regexp.MustCompile(`^[a-z0-9_]{1,40}$`)
 // forged callback cannot end another's sign-in. An error from the provider
 // fails the flow with its code. A provider that cannot be reached leaves the
 // flow pending; the user may reload or open the link again.
+//
+// A doubled callback (the same browser's callback twice, as a reload during
+// the exchange sends it) must not fail a sign-in the first request
+// completes. Within one process the second request is refused at once and
+// the flow is left as it is. Between instances sharing a store both may
+// exchange the code; the one the token endpoint refuses as spent returns a
+// contested failure, which the engine settles only if the flow is still
+// pending a few seconds later.
 func (p *Provider) Return(ctx context.Context, f *flow.Flow,
 	r *http.Request) (*flow.Outcome, error) {
 	if f.State == nil {
@@ -153,6 +161,15 @@ func (p *Provider) exchangeFailed(f *flow.Flow, err error) (*flow.Outcome, error
 			return nil, fmt.Errorf("exchanging code: status %d %s: %w",
 				status, code, flow.ErrProviderUnavailable)
 		}
+		if p.spentCode(code) {
+			// A doubled callback's other request may have redeemed
+			// the code, on another instance: the engine settles the
+			// failure only if that one does not settle the flow.
+			p.log.Info("token endpoint refused a code another callback may have redeemed",
+				slog.String("flow", f.Name), slog.Int("status", status),
+				slog.String("error", code))
+			return &flow.Outcome{Failure: FailExchange, Contested: true}, nil
+		}
 		p.log.Warn("token endpoint refused the code", slog.String("flow", f.Name),
 			slog.Int("status", status), slog.String("error", code))
 	case errors.As(err, &ue):
@@ -163,6 +180,14 @@ func (p *Provider) exchangeFailed(f *flow.Flow, err error) (*flow.Outcome, error
 		p.log.Warn("token endpoint answered without a usable token", slog.String("flow", f.Name))
 	}
 	return &flow.Outcome{Failure: FailExchange}, nil
+}
+
+// spentCode reports whether a token endpoint's error code is the one it
+// gives for a code already redeemed: invalid_grant (RFC 6749, section 5.2),
+// which GitHub calls bad_verification_code. The same code also means a
+// wrong verifier or redirect URI, so such a failure is only delayed.
+func (p *Provider) spentCode(code string) bool {
+	return code == "invalid_grant" || (p.github && code == "bad_verification_code")
 }
 
 // checkIDToken verifies the ID token (signature by the provider's keys,

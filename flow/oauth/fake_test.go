@@ -88,6 +88,9 @@ type fakeIdP struct {
 	tokenError              string
 	block                   chan struct{}
 	authMethods             []string // default: Entra's three
+	// stall, when set, holds back the answer to a code the token endpoint
+	// granted, after the code is spent, until it is closed.
+	stall chan struct{}
 
 	// client is the client's registered key: once set, the client must
 	// authenticate with an assertion signed by it, and not with the secret.
@@ -204,20 +207,29 @@ func (f *fakeIdP) token(w http.ResponseWriter, r *http.Request) {
 		<-block
 	}
 
+	status, answer, stall := f.answer(r)
+	if stall != nil {
+		// The code is spent, but the answer is slow to come back.
+		<-stall
+	}
+	writeJSON(w, status, answer)
+}
+
+// answer returns the token endpoint's answer to r, and the stall knob when
+// it grants a code.
+func (f *fakeIdP) answer(r *http.Request) (int, any, chan struct{}) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.exchanges++
 	if f.tokenStatus != 0 {
-		writeJSON(w, f.tokenStatus, map[string]string{
+		return f.tokenStatus, map[string]string{
 			"error": f.tokenError, "error_description": "AADSTS-like text SECRET-DESCRIPTION",
-		})
-		return
+		}, nil
 	}
 	_ = r.ParseForm()
 	if status, code := f.checkTokenRequest(r); code != "" {
-		writeJSON(w, status, map[string]string{"error": code,
-			"error_description": "refused SECRET-DESCRIPTION"})
-		return
+		return status, map[string]string{"error": code,
+			"error_description": "refused SECRET-DESCRIPTION"}, nil
 	}
 
 	g := f.grants[r.PostForm.Get("code")]
@@ -229,7 +241,7 @@ func (f *fakeIdP) token(w http.ResponseWriter, r *http.Request) {
 	if !f.noIDToken {
 		resp["id_token"] = f.idToken(g)
 	}
-	writeJSON(w, http.StatusOK, resp)
+	return http.StatusOK, resp, f.stall
 }
 
 // checkTokenRequest returns the OAuth error a real token endpoint answers.

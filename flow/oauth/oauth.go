@@ -157,11 +157,9 @@ type Provider struct {
 	log    *slog.Logger
 
 	// returning holds the flows whose callback is being handled, so that a
-	// doubled callback does not spend the code twice.
-	//
-	// TODO: this holds within one process only; instances sharing a store
-	// could still both exchange a doubled callback's code, and the second
-	// exchange would then fail the flow.
+	// doubled callback does not spend the code twice. It holds within one
+	// process; across instances, the request whose exchange is refused as
+	// spent returns a contested failure instead (see Return).
 	returning sync.Map
 }
 

@@ -292,6 +292,9 @@ func TestExchangeErrors(t *testing.T) {
 		cb2.RawQuery = q.Encode()
 		out, err := h.callback(cb2)
 		wantFailure(t, out, err, FailExchange)
+		if !out.Contested {
+			t.Errorf("a spent code's failure is not contested")
+		}
 	})
 	t.Run("server error leaves the flow pending", func(t *testing.T) {
 		h, idp := oidcHarness(t, Config{})
@@ -316,6 +319,53 @@ func TestExchangeErrors(t *testing.T) {
 			t.Fatalf("err = %v; want ErrProviderUnavailable", err)
 		}
 	})
+}
+
+func TestOnlyASpentCodeIsContested(t *testing.T) {
+	// A doubled callback's second exchange is refused with invalid_grant:
+	// the first may have redeemed the code.
+	h, idp := oidcHarness(t, Config{})
+	cb := idp.authorize(h.begin())
+	h.result(h.callback(cb))
+	out, err := h.callback(cb)
+	wantFailure(t, out, err, FailExchange)
+	if !out.Contested {
+		t.Errorf("invalid_grant: outcome %+v; want contested", out)
+	}
+
+	// Any other refusal fails the flow at once.
+	for _, code := range []string{"invalid_client", "unauthorized_client", "invalid_request",
+		"invalid_scope", "unsupported_grant_type", "bad_verification_code"} {
+		h, idp := oidcHarness(t, Config{})
+		cb := idp.authorize(h.begin())
+		idp.set(func(f *fakeIdP) { f.tokenStatus, f.tokenError = http.StatusBadRequest, code })
+		out, err := h.callback(cb)
+		wantFailure(t, out, err, FailExchange)
+		if out.Contested {
+			t.Errorf("%s: outcome %+v; want not contested", code, out)
+		}
+	}
+}
+
+func TestGitHubSpentCodeIsContested(t *testing.T) {
+	// GitHub calls a spent code bad_verification_code.
+	gh := newFakeGitHub(t)
+	h := newHarness(t, Config{Preset: PresetGitHub, GitHubURL: gh.srv.URL})
+	cb := gh.authorize(h.begin())
+	h.result(h.callback(cb))
+	out, err := h.callback(cb)
+	wantFailure(t, out, err, FailExchange)
+	if !out.Contested {
+		t.Errorf("bad_verification_code: outcome %+v; want contested", out)
+	}
+
+	// A wrong secret is not.
+	h = newHarness(t, Config{Preset: PresetGitHub, GitHubURL: gh.srv.URL, ClientSecret: "wrong"})
+	out, err = h.callback(gh.authorize(h.begin()))
+	wantFailure(t, out, err, FailExchange)
+	if out.Contested {
+		t.Errorf("incorrect_client_credentials: outcome %+v; want not contested", out)
+	}
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the measurements of docs/benchmarks.md on loopback and prints their
 # tables: the load run through a real Caddy (cmd/handoff-bench) against a
-# bare Caddy and oauth2-proxy, the engine's Go benchmarks, and the memory
+# bare Caddy and oauth2-proxy, the engine's Go benchmarks, the handler
+# through Caddy's routes in process, and the memory
 # and disk a pending flow takes.
 #
 # Environment: DURATION (2s) and ROUNDS (7) of each timed load run,
@@ -52,6 +53,15 @@ echo "### Engine in process (memory store)"
 echo
 echo '```'
 gobench -bench '^Benchmark(PassThrough|PassThroughBare|Start|Verify)$' -benchtime 20000x ./flow/
+echo '```'
+
+step "pass-through through Caddy's routes, in process"
+echo
+echo "### Pass-through through Caddy's routes, in process"
+echo
+echo '```'
+gobench -bench '^BenchmarkCaddyPassThrough(|Bare|Vars|Proxied|ProxiedBare)$' -benchtime 100000x \
+	./caddymodule/
 echo '```'
 
 memory=(10000 100000)

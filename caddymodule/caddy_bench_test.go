@@ -26,56 +26,43 @@ import (
 const passThroughSites = `{
 	admin off
 	auto_https off
-	storage file_system %s
+	storage file_system %[1]s
 	log default {
 		output discard
 	}
 }
-http://127.0.0.1:%d {
-	bot_handoff {
-		link_key secret 0123456789abcdef0123456789abcdef-bench
-		store memory
-		site checkout {
-			to /checkout
-		}
-	}
-	handle /checkout* {
-		respond "task" 200
-	}
-	handle {
-		respond "<!doctype html><title>Site</title><p>Hello from the site." 200
-	}
-}
-http://127.0.0.1:%d {
-	handle /checkout* {
-		respond "task" 200
-	}
-	handle {
-		respond "<!doctype html><title>Site</title><p>Hello from the site." 200
-	}
-}
-http://127.0.0.1:%d {
+http://127.0.0.1:%[3]d {
+%[2]s%[9]s}
+http://127.0.0.1:%[4]d {
+%[9]s}
+http://127.0.0.1:%[5]d {
 	vars probe 1
-	handle /checkout* {
-		respond "task" 200
-	}
-	handle {
-		respond "<!doctype html><title>Site</title><p>Hello from the site." 200
-	}
+%[9]s}
+http://127.0.0.1:%[6]d {
+%[2]s	reverse_proxy %[8]s
 }
-http://127.0.0.1:%d {
-	bot_handoff {
+http://127.0.0.1:%[7]d {
+	reverse_proxy %[8]s
+}
+`
+
+// handoffSiteBlock is the handler in front of a site of passThroughSites.
+const handoffSiteBlock = `	bot_handoff {
 		link_key secret 0123456789abcdef0123456789abcdef-bench
 		store memory
 		site checkout {
 			to /checkout
 		}
 	}
-	reverse_proxy %s
-}
-http://127.0.0.1:%d {
-	reverse_proxy %s
-}
+`
+
+// pageRoutes is the site itself: the site flow's task and the page.
+const pageRoutes = `	handle /checkout* {
+		respond "task" 200
+	}
+	handle {
+		respond "<!doctype html><title>Site</title><p>Hello from the site." 200
+	}
 `
 
 // sites are the servers of passThroughSites.
@@ -95,8 +82,8 @@ func caddyServers(b *testing.B) sites {
 	for i := range ports {
 		ports[i] = freeTCPPort(b)
 	}
-	file := fmt.Sprintf(passThroughSites, b.TempDir(), ports[0], ports[1], ports[2],
-		ports[3], up.URL, ports[4], up.URL)
+	file := fmt.Sprintf(passThroughSites, b.TempDir(), handoffSiteBlock,
+		ports[0], ports[1], ports[2], ports[3], ports[4], up.URL, pageRoutes)
 	adapter := caddyconfig.GetAdapter("caddyfile")
 	cfg, warns, err := adapter.Adapt([]byte(file), nil)
 	if err != nil || len(warns) > 0 {

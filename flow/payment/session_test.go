@@ -92,20 +92,7 @@ func TestSecondClickGetsTheSameSession(t *testing.T) {
 	f := fx.newFlow("flow-a")
 
 	// Two clicks at once, neither seeing the other's state.
-	var wg sync.WaitGroup
-	steps := make([]*flow.Step, 2)
-	for i := range steps {
-		wg.Go(func() {
-			g := *f
-			s, err := fx.p.Begin(context.Background(), &g)
-			if err != nil {
-				t.Errorf("begin %d: %v", i, err)
-				return
-			}
-			steps[i] = s
-		})
-	}
-	wg.Wait()
+	steps := fx.clicksAtOnce(f)
 	if t.Failed() {
 		return
 	}
@@ -360,20 +347,7 @@ func TestClicksAfterASpentKeyGetTheSameSession(t *testing.T) {
 	fx.failedBegin(f)
 
 	// Two clicks at once, both past the spent key.
-	var wg sync.WaitGroup
-	steps := make([]*flow.Step, 2)
-	for i := range steps {
-		wg.Go(func() {
-			g := *f
-			s, err := fx.p.Begin(context.Background(), &g)
-			if err != nil {
-				t.Errorf("begin %d: %v", i, err)
-				return
-			}
-			steps[i] = s
-		})
-	}
-	wg.Wait()
+	steps := fx.clicksAtOnce(f)
 	if t.Failed() {
 		return
 	}
@@ -383,4 +357,24 @@ func TestClicksAfterASpentKeyGetTheSameSession(t *testing.T) {
 	if n := len(fx.fake.Sessions()); n != 1 {
 		t.Errorf("%d sessions made; want 1", n)
 	}
+}
+
+// clicksAtOnce begins f twice at once, neither click seeing the other's
+// state, and returns both steps.
+func (fx *fixture) clicksAtOnce(f *flow.Flow) []*flow.Step {
+	var wg sync.WaitGroup
+	steps := make([]*flow.Step, 2)
+	for i := range steps {
+		wg.Go(func() {
+			g := *f
+			s, err := fx.p.Begin(context.Background(), &g)
+			if err != nil {
+				fx.t.Errorf("begin %d: %v", i, err)
+				return
+			}
+			steps[i] = s
+		})
+	}
+	wg.Wait()
+	return steps
 }

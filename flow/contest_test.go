@@ -183,10 +183,7 @@ func TestContestedReturnLeftByTheBrowser(t *testing.T) {
 	// The browser leaves during the wait (reloading once more): nothing is
 	// settled, so that no failure lands over another return's completion.
 	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() {
-		served <- e.engine.ServeHTTP(httptest.NewRecorder(), e.heldRequest(ctx, b, callback), site)
-	}()
+	served := e.serveInBackground(ctx, b, callback)
 	<-p.entered
 	cancel()
 	if err := <-served; err != nil {
@@ -206,10 +203,7 @@ func TestReturnOutlivesTheBrowser(t *testing.T) {
 	// The browser leaves while the provider is asked, as a reload during
 	// the code exchange does: the provider's answer is recorded all the same.
 	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() {
-		served <- e.engine.ServeHTTP(httptest.NewRecorder(), e.heldRequest(ctx, b, callback), site)
-	}()
+	served := e.serveInBackground(ctx, b, callback)
 	<-p.entered
 	cancel()
 	close(p.release)
@@ -222,4 +216,14 @@ func TestReturnOutlivesTheBrowser(t *testing.T) {
 	if st := e.status(); st != flow.StatusCompleted {
 		t.Errorf("status = %s; want completed", st)
 	}
+}
+
+// serveInBackground serves the browser's request for target under ctx in
+// another goroutine, and returns where the engine's error will be sent.
+func (e *env) serveInBackground(ctx context.Context, b *http.Client, target string) <-chan error {
+	served := make(chan error, 1)
+	go func() {
+		served <- e.engine.ServeHTTP(httptest.NewRecorder(), e.heldRequest(ctx, b, target), site)
+	}()
+	return served
 }

@@ -202,7 +202,7 @@ func (p *Provider) checkIDToken(ctx context.Context, rd *redemption, tok *oauth2
 		return p.badIDToken(f, errors.New("token response has no ID token"))
 	}
 
-	ctx, note := withFailureNote(ctx)
+	ctx, note := withKeyNote(ctx)
 	idt, err := m.verifier.Verify(ctx, raw)
 	if note.err != nil {
 		// TODO: the code is spent by now, so a reload fails the flow;
@@ -216,7 +216,7 @@ func (p *Provider) checkIDToken(ctx context.Context, rd *redemption, tok *oauth2
 		return p.badIDToken(f, errors.New("nonce does not match"))
 	}
 	if m.issuer.perTenant {
-		if err := checkTenant(m.issuer.value, idt); err != nil {
+		if err := checkTenant(m.issuer.value, note.issuer, idt); err != nil {
 			return p.badIDToken(f, err)
 		}
 	}
@@ -240,11 +240,12 @@ func (p *Provider) badIDToken(f *flow.Flow, err error) (*flow.Outcome, error) {
 
 // checkTenant checks the issuer of a token from a multi-tenant Entra
 // audience: it must be the discovery document's template with the token's
-// own tid put in, so a token names the tenant that issued it.
-//
-// TODO: Microsoft also publishes an issuer per key in the key set, for
-// tenants with their own signing keys; that per-key issuer is not checked.
-func checkTenant(template string, idt *oidc.IDToken) error {
+// own tid put in, so a token names the tenant that issued it. Where the key
+// that verified the token has an issuer member (keyIssuer), as Entra gives
+// the keys of tenants with signing keys of their own, iss must also be that
+// member with the tid put in, so a tenant's key signs for that tenant only.
+// A key without one is held to the template alone.
+func checkTenant(template, keyIssuer string, idt *oidc.IDToken) error {
 	var c struct {
 		TenantID string `json:"tid"`
 	}
@@ -254,10 +255,22 @@ func checkTenant(template string, idt *oidc.IDToken) error {
 	if !guidPattern.MatchString(c.TenantID) {
 		return errors.New("token has no valid tid claim")
 	}
-	if want := strings.Replace(template, "{tenantid}", c.TenantID, 1); idt.Issuer != want {
+
+	if want := withTenant(template, c.TenantID); idt.Issuer != want {
 		return fmt.Errorf("issuer %q is not that of the token's tenant, %q", idt.Issuer, want)
 	}
+	if keyIssuer == "" {
+		return nil
+	}
+	if want := withTenant(keyIssuer, c.TenantID); idt.Issuer != want {
+		return fmt.Errorf("issuer %q is not that of the signing key, %q", idt.Issuer, want)
+	}
 	return nil
+}
+
+// withTenant returns an Entra issuer template with a tenant ID put in.
+func withTenant(template, tid string) string {
+	return strings.Replace(template, "{tenantid}", tid, 1)
 }
 
 // newResult returns the result of a token response.

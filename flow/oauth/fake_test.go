@@ -82,7 +82,9 @@ type fakeIdP struct {
 	audience                string
 	nonce                   *string
 	lifetime                time.Duration
-	signer                  any // default: idpKey
+	signer                  any    // default: idpKey
+	keyID                   string // idpKey's kid; default: k1
+	keyIssuer               string // idpKey's issuer member; default: none
 	noIDToken               bool
 	tokenStatus             int
 	tokenError              string
@@ -163,10 +165,32 @@ func (f *fakeIdP) keys(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "down", http.StatusInternalServerError)
 		return
 	}
-	writeJSON(w, http.StatusOK, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
-		{Key: &idpKey().PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"},
-		{Key: []byte("symmetric keys are skipped"), KeyID: "hs", Algorithm: "HS256"},
+	writeJSON(w, http.StatusOK, map[string]any{"keys": []any{
+		f.publishedKey(),
+		jose.JSONWebKey{Key: []byte("symmetric keys are skipped"), KeyID: "hs", Algorithm: "HS256"},
 	}})
+}
+
+// publishedKey returns idpKey as the key set shows it, with an issuer
+// member where the test gives one, as Entra's multi-tenant key sets do.
+func (f *fakeIdP) publishedKey() map[string]any {
+	b, err := json.Marshal(jose.JSONWebKey{Key: &idpKey().PublicKey, KeyID: f.kid(),
+		Algorithm: "RS256", Use: "sig"})
+	var key map[string]any
+	if err == nil {
+		err = json.Unmarshal(b, &key)
+	}
+	if err != nil {
+		f.t.Error(err)
+	}
+	if f.keyIssuer != "" {
+		key["issuer"] = f.keyIssuer
+	}
+	return key
+}
+
+func (f *fakeIdP) kid() string {
+	return or(f.keyID, "k1")
 }
 
 // authorize plays the user consenting at the authorization URL: it checks
@@ -329,7 +353,7 @@ func (f *fakeIdP) idToken(g *grant) string {
 		claims["tid"] = f.tid
 	}
 
-	method, key, kid := jwt.SigningMethod(jwt.SigningMethodRS256), any(idpKey()), "k1"
+	method, key, kid := jwt.SigningMethod(jwt.SigningMethodRS256), any(idpKey()), f.kid()
 	switch k := f.signer.(type) {
 	case *ecdsa.PrivateKey:
 		method, key, kid = jwt.SigningMethodES256, k, "stranger"

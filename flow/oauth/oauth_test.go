@@ -549,6 +549,106 @@ func TestEntraMultiTenantIssuerFollowsTid(t *testing.T) {
 	}
 }
 
+// entraMultiTenant returns a harness for Entra's organizations audience
+// against a fake whose discovery names the {tenantid} template, and whose
+// tokens come from tenantA.
+func entraMultiTenant(t *testing.T) (*harness, *fakeIdP) {
+	t.Helper()
+	var h *harness
+	idp := newFakeIdP(t, func() time.Time { return h.now })
+	idp.docIssuer = "https://login.example.com/{tenantid}/v2.0"
+	idp.tokenIssuer = "https://login.example.com/" + tenantA + "/v2.0"
+	idp.tid = tenantA
+	h = newHarness(t, Config{Preset: PresetEntra, Tenant: "organizations",
+		EntraAuthority: idp.srv.URL})
+	return h, idp
+}
+
+func TestEntraMultiTenantKeyIssuer(t *testing.T) {
+	const (
+		host     = "https://login.example.com/"
+		template = host + "{tenantid}/v2.0"
+		ownIss   = host + tenantA + "/v2.0"
+		otherIss = host + tenantB + "/v2.0"
+		byTenant = "not that of the token's tenant"
+		byKey    = "not that of the signing key"
+	)
+	cases := []struct {
+		name, keyIssuer, iss string
+		refusal              string // what the log names; "" if the token passes
+	}{
+		{"template, own tenant", template, ownIss, ""},
+		{"template, another tenant's issuer", template, otherIss, byTenant},
+		{"key of the token's tenant", ownIss, ownIss, ""},
+		{"key of another tenant", otherIss, ownIss, byKey},
+		{"key of another host", "https://other.example.com/{tenantid}/v2.0", ownIss, byKey},
+		{"no issuer member", "", ownIss, ""},
+		{"no issuer member, another tenant's issuer", "", otherIss, byTenant},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h, idp := entraMultiTenant(t)
+			idp.keyIssuer, idp.tokenIssuer = c.keyIssuer, c.iss
+			out, err := h.callback(idp.authorize(h.begin()))
+			if c.refusal == "" {
+				h.result(out, err)
+				return
+			}
+			wantFailure(t, out, err, FailInvalidIDToken)
+			if !strings.Contains(h.logs.String(), c.refusal) {
+				t.Errorf("log does not name %q: %s", c.refusal, h.logs)
+			}
+		})
+	}
+}
+
+func TestEntraKeyIssuerFollowsRefresh(t *testing.T) {
+	h, idp := entraMultiTenant(t)
+	idp.keyIssuer = "https://login.example.com/" + tenantA + "/v2.0"
+	h.result(h.callback(idp.authorize(h.begin())))
+
+	// The key rotates to one that another tenant's issuer holds: a token
+	// naming it makes the key set be fetched again, and the new issuer
+	// member refuses the token of tenantA.
+	idp.set(func(f *fakeIdP) {
+		f.keyID, f.keyIssuer = "k2", "https://login.example.com/"+tenantB+"/v2.0"
+	})
+	h.f.State = nil
+	out, err := h.callback(idp.authorize(h.begin()))
+	wantFailure(t, out, err, FailInvalidIDToken)
+	if n := idp.count(&idp.keyFetches); n != 2 {
+		t.Errorf("key fetches = %d; want 2", n)
+	}
+
+	// Rotated again, to a key without an issuer member: the template alone
+	// holds, and the token passes.
+	idp.set(func(f *fakeIdP) { f.keyID, f.keyIssuer = "k3", "" })
+	h.f.State = nil
+	h.result(h.callback(idp.authorize(h.begin())))
+}
+
+func TestKeySetKeepsIssuerMember(t *testing.T) {
+	h, idp := oidcHarness(t, Config{})
+	idp.keyIssuer = "https://login.example.com/{tenantid}/v2.0"
+	k := &keySet{p: h.p, url: idp.srv.URL + "/keys"}
+	if err := k.refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if keys := k.held(); len(keys) != 1 || keys[0].issuer != idp.keyIssuer {
+		t.Fatalf("keys = %+v; want k1 with issuer %q", keys, idp.keyIssuer)
+	}
+
+	// A key whose issuer member is no string is not used.
+	const ed = `{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",`
+	if key, ok := parseKey(json.RawMessage(ed + `"issuer":"https://a.example.com"}`)); !ok ||
+		key.issuer != "https://a.example.com" {
+		t.Errorf("parseKey = %+v, %v; want the key with its issuer", key, ok)
+	}
+	if _, ok := parseKey(json.RawMessage(ed + `"issuer":1}`)); ok {
+		t.Error("key with a numeric issuer member was kept")
+	}
+}
+
 func TestEntraIssuerOfDiscovery(t *testing.T) {
 	const host = "https://login.microsoftonline.com/"
 	cases := []struct {

@@ -100,6 +100,9 @@ var catalog = map[string]map[string]string{
 		"in_progress.message": "This task is still open. Finish it in the window where you started it.",
 		"in_progress.hint":    "Or open the link from your chat again.",
 
+		"pending.oauth.message": "You are signed in. We are waiting for the sign-in " +
+			"service to answer. This can take a moment.",
+
 		"link_invalid.heading": "This link does not work",
 		"link_invalid.message": "The link is incomplete or was changed.",
 		"link_invalid.hint":    "Ask {bot} for a new link.",
@@ -197,6 +200,9 @@ var catalog = map[string]map[string]string{
 		"in_progress.message": "Diese Aufgabe ist noch offen. " +
 			"Schließen Sie sie in dem Fenster ab, in dem Sie sie begonnen haben.",
 		"in_progress.hint": "Oder öffnen Sie den Link aus Ihrem Chat erneut.",
+
+		"pending.oauth.message": "Sie sind angemeldet. Wir warten auf die Antwort des " +
+			"Anmeldedienstes. Das kann einen Moment dauern.",
 
 		"link_invalid.heading": "Dieser Link funktioniert nicht",
 		"link_invalid.message": "Der Link ist unvollständig oder wurde verändert.",
@@ -302,6 +308,9 @@ var catalog = map[string]map[string]string{
 		"in_progress.message": "Cette tâche est toujours en cours. " +
 			"Terminez-la dans la fenêtre où vous l'avez commencée.",
 		"in_progress.hint": "Ou rouvrez le lien depuis votre conversation.",
+
+		"pending.oauth.message": "Vous êtes connecté. Nous attendons la réponse du " +
+			"service de connexion. Cela peut prendre un moment.",
 
 		"link_invalid.heading": "Ce lien ne fonctionne pas",
 		"link_invalid.message": "Le lien est incomplet ou a été modifié.",

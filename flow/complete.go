@@ -3,7 +3,9 @@ package flow
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -21,6 +23,11 @@ func (e *Engine) serveReturn(w http.ResponseWriter, r *http.Request, next Next) 
 	}
 	if rec.Status != StatusPending {
 		e.settledReturn(w, r, next, rec)
+		return
+	}
+	// A reload of the return of a waiting flow rechecks what the first
+	// return kept: its code is spent.
+	if e.recheck(w, r, next, rec) {
 		return
 	}
 
@@ -168,14 +175,58 @@ func (e *Engine) heldFlow(r *http.Request, handle string) (*Record, error) {
 }
 
 // serveFinish shows where a flow the browser holds stands: the number once
-// it completed, a waiting page while a payment settles.
+// it completed, a waiting page while a payment settles. A waiting flow whose
+// provider is a Rechecker is checked again first.
 func (e *Engine) serveFinish(w http.ResponseWriter, r *http.Request, next Next) {
 	rec, err := e.heldFlow(r, r.URL.Query().Get("h"))
 	if err != nil {
 		e.pageErr(w, r, err)
 		return
 	}
+	if e.recheck(w, r, next, rec) {
+		return
+	}
 	e.showFlow(w, r, next, rec)
+}
+
+// recheck asks the provider of a pending, waiting flow for its outcome
+// again, and settles it as a return does. It reports whether it answered
+// the browser; it does not when the flow is not waiting, its provider is no
+// Rechecker, or the provider has nothing to recheck. Two browsers rechecking
+// at once settle the flow once: the record's compare-and-set makes the
+// second see the flow as the first left it.
+func (e *Engine) recheck(w http.ResponseWriter, r *http.Request, next Next, rec *Record) bool {
+	rc, ok := e.flows[rec.Flow].Provider.(Rechecker)
+	if !ok || rec.Status != StatusPending || !rec.Waiting {
+		return false
+	}
+	f, err := e.view(rec, r)
+	if err != nil {
+		e.pageErr(w, r, err)
+		return true
+	}
+	f.Origin = e.publicOrigin(r)
+
+	// As with a return, what the provider answers is recorded even if the
+	// browser leaves meanwhile.
+	began := time.Now()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), returnTimeout)
+	defer cancel()
+	out, err := rc.Recheck(ctx, f)
+	e.obs.Duration("provider", rec.Flow, time.Since(began))
+	switch {
+	case errors.Is(err, ErrProviderUnavailable):
+		e.log.Debug("provider still unavailable for a waiting flow",
+			slog.String("flow", rec.Flow), slog.String("error", err.Error()))
+		e.showFlow(w, r, next, rec)
+	case err != nil:
+		e.pageErr(w, r, fmt.Errorf("%s recheck: %w", rec.Kind, err))
+	case out == nil:
+		return false
+	default:
+		e.finishFlow(ctx, w, r, next, rec, out)
+	}
+	return true
 }
 
 // finishFlow applies a provider's outcome to seen, the flow as the request
@@ -199,8 +250,8 @@ func (e *Engine) showFlow(w http.ResponseWriter, r *http.Request, next Next, rec
 	if rec.Status == StatusPending {
 		d := e.pageData(r, "in_progress")
 		if rec.Waiting {
-			d = e.pageData(r, "pending")
-			d.Refresh = 5
+			d = e.pageData(r, "pending."+rec.Kind)
+			d.Kind, d.Refresh = "pending", 5
 		}
 		_ = e.render(w, r, http.StatusOK, PageMessage, d)
 		return

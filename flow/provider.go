@@ -45,6 +45,24 @@ type Returner interface {
 	Return(ctx context.Context, f *Flow, r *http.Request) (*Outcome, error)
 }
 
+// A Rechecker is a provider that can settle a waiting flow again from the
+// state it kept, without the browser's return: an OAuth provider whose code
+// exchange succeeded but whose checks could not reach the provider keeps the
+// token response and checks it once the provider is back.
+//
+// The engine calls Recheck when the browser holding a pending, waiting flow
+// comes to {prefix}/finish, as the waiting page's refresh does, or to its
+// return again (a reload of the callback, whose code is spent). An outcome
+// is settled as a return's is. An error wrapping ErrProviderUnavailable
+// shows the waiting page again; another error shows the error page and
+// leaves the flow as it is. A nil outcome without an error means there is
+// nothing to recheck: the engine goes on as if the provider were no
+// Rechecker.
+type Rechecker interface {
+	Provider
+	Recheck(ctx context.Context, f *Flow) (*Outcome, error)
+}
+
 // A WebhookReceiver is a provider whose service posts events to
 // {prefix}/webhook/{name}. It checks the signature itself and returns the
 // outcomes the event settles; an empty list acknowledges an event of no

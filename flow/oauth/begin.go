@@ -28,6 +28,9 @@ type state struct {
 	Redirect string `json:"redirect"`
 	// Scopes are the scopes requested.
 	Scopes []string `json:"scopes"`
+	// Tokens is the token response, kept once the code is exchanged while
+	// the checks wait for the provider to be reachable again.
+	Tokens *tokens `json:"tokens,omitempty"`
 }
 
 // Begin implements flow.Provider: it sends the browser to the provider's

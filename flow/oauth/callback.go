@@ -38,8 +38,10 @@ var errorCodePattern = regexp.MustCompile(`^[a-z0-9_]{1,40}$`)
 //
 // A state that does not match is refused and leaves the flow pending, so a
 // forged callback cannot end another's sign-in. An error from the provider
-// fails the flow with its code. A provider that cannot be reached leaves the
-// flow pending; the user may reload or open the link again.
+// fails the flow with its code. A provider that cannot be reached before the
+// code is spent leaves the flow pending; the user may reload or open the
+// link again. One that cannot be reached after it leaves the flow waiting,
+// with the token response kept for Recheck.
 //
 // A doubled callback (the same browser's callback twice, as a reload during
 // the exchange sends it) must not fail a sign-in the first request
@@ -69,11 +71,43 @@ func (p *Provider) Return(ctx context.Context, f *flow.Flow,
 		return nil, fmt.Errorf("%w: callback without code or error", flow.ErrBadRequest)
 	}
 
+	if st.Tokens != nil {
+		// An earlier callback spent the code and the flow keeps its token
+		// response; the engine rechecks it rather than calling here.
+		return p.Recheck(ctx, f)
+	}
+
 	if _, busy := p.returning.LoadOrStore(f.ID, true); busy {
 		return nil, fmt.Errorf("%w: callback already being handled", flow.ErrNotCompleted)
 	}
 	defer p.returning.Delete(f.ID)
 	return p.redeem(p.httpContext(ctx), &redemption{f: f, st: st}, code)
+}
+
+// Recheck implements flow.Rechecker: for a flow left waiting after its code
+// was exchanged, it runs the checks that could not reach the provider then
+// (the ID token's signature, the user) on the token response the flow
+// keeps, and returns what the callback would have. A provider still
+// unreachable returns an error wrapping flow.ErrProviderUnavailable; a flow
+// that keeps no token response has nothing to recheck.
+func (p *Provider) Recheck(ctx context.Context, f *flow.Flow) (*flow.Outcome, error) {
+	if f.State == nil {
+		return nil, nil
+	}
+	st, err := openState(f.State)
+	if err != nil {
+		return nil, err
+	}
+	if st.Tokens == nil {
+		return nil, nil
+	}
+
+	ctx = p.httpContext(ctx)
+	rd := &redemption{f: f, st: st}
+	if err := p.discover(ctx, rd); err != nil {
+		return nil, err
+	}
+	return p.conclude(ctx, rd, st.Tokens)
 }
 
 // redemption is one callback's exchange of its code.
@@ -96,12 +130,11 @@ func (p *Provider) refused(f *flow.Flow, code string) *flow.Outcome {
 
 // redeem exchanges the code, checks what comes back and returns the result.
 func (p *Provider) redeem(ctx context.Context, rd *redemption, code string) (*flow.Outcome, error) {
+	if err := p.discover(ctx, rd); err != nil {
+		return nil, err
+	}
 	ep := p.endpoint
-	if p.discovery != nil {
-		var err error
-		if rd.m, err = p.discovery.get(ctx); err != nil {
-			return nil, err
-		}
+	if rd.m != nil {
 		// Fetched before the code is spent: if the keys cannot be had,
 		// the user can reload the callback once the provider is back.
 		if err := rd.m.keys.ready(ctx); err != nil {
@@ -119,19 +152,59 @@ func (p *Provider) redeem(ctx context.Context, rd *redemption, code string) (*fl
 	if err != nil {
 		return p.exchangeFailed(rd.f, err)
 	}
+	return p.afterExchange(ctx, rd, p.keep(tok))
+}
 
-	res := p.newResult(tok, rd.st)
+// discover reads the provider's metadata into rd, for OpenID Connect.
+func (p *Provider) discover(ctx context.Context, rd *redemption) error {
+	if p.discovery == nil {
+		return nil
+	}
+	var err error
+	rd.m, err = p.discovery.get(ctx)
+	return err
+}
+
+// afterExchange checks a token response the provider gave for the flow's
+// code. The code is spent by now, so a provider that cannot be reached for
+// the checks leaves the flow waiting, with the token response kept in its
+// state, for Recheck to check once the provider is back.
+func (p *Provider) afterExchange(ctx context.Context, rd *redemption, tk *tokens) (
+	*flow.Outcome, error,
+) {
+	out, err := p.conclude(ctx, rd, tk)
+	if !errors.Is(err, flow.ErrProviderUnavailable) {
+		return out, err
+	}
+
+	p.log.Warn("provider unavailable after the code exchange; the flow waits",
+		slog.String("flow", rd.f.Name), slog.String("error", err.Error()))
+	st := *rd.st
+	st.Tokens = tk
+	b, err := json.Marshal(&st)
+	if err != nil {
+		return nil, fmt.Errorf("encoding state: %w", err)
+	}
+	return &flow.Outcome{Waiting: true, State: b}, nil
+}
+
+// conclude checks a token response (the ID token, the user) and returns the
+// flow's outcome. A provider that cannot be reached for a check returns an
+// error wrapping flow.ErrProviderUnavailable.
+func (p *Provider) conclude(ctx context.Context, rd *redemption, tk *tokens) (
+	*flow.Outcome, error,
+) {
+	res := p.newResult(tk, rd.st)
 	if rd.m != nil {
-		out, err := p.checkIDToken(ctx, rd, tok, res)
+		out, err := p.checkIDToken(ctx, rd, tk, res)
 		if out != nil || err != nil {
 			return out, err
 		}
 	}
 	if p.userURL != "" {
-		if res.User, err = p.fetchUser(ctx, tok.AccessToken); err != nil {
-			p.log.Warn("fetching user failed",
-				slog.String("flow", rd.f.Name), slog.String("error", err.Error()))
-			return &flow.Outcome{Failure: FailUser}, nil
+		var err error
+		if res.User, err = p.fetchUser(ctx, tk.AccessToken); err != nil {
+			return p.userFailed(rd.f, err)
 		}
 	}
 
@@ -140,6 +213,18 @@ func (p *Provider) redeem(ctx context.Context, rd *redemption, code string) (*fl
 		return nil, fmt.Errorf("encoding result: %w", err)
 	}
 	return &flow.Outcome{Result: b}, nil
+}
+
+// userFailed decides what a failed user fetch means: a user endpoint that
+// cannot be reached or fails on its side is an error for the caller to
+// wait on; any other answer fails the flow.
+func (p *Provider) userFailed(f *flow.Flow, err error) (*flow.Outcome, error) {
+	if errors.Is(err, flow.ErrProviderUnavailable) {
+		return nil, err
+	}
+	p.log.Warn("fetching user failed",
+		slog.String("flow", f.Name), slog.String("error", err.Error()))
+	return &flow.Outcome{Failure: FailUser}, nil
 }
 
 // exchangeFailed decides what a failed exchange means. The provider refusing
@@ -192,21 +277,21 @@ func (p *Provider) spentCode(code string) bool {
 
 // checkIDToken verifies the ID token (signature by the provider's keys,
 // issuer, audience, expiry, nonce, and the access token's hash where given)
-// and puts its claims in res. A token that fails a check fails the flow.
-func (p *Provider) checkIDToken(ctx context.Context, rd *redemption, tok *oauth2.Token, res *Result) (
+// and puts its claims in res. A token that fails a check fails the flow; a
+// key set that cannot be fetched is an error wrapping
+// flow.ErrProviderUnavailable.
+func (p *Provider) checkIDToken(ctx context.Context, rd *redemption, tk *tokens, res *Result) (
 	*flow.Outcome, error,
 ) {
 	f, m := rd.f, rd.m
-	raw, _ := tok.Extra("id_token").(string)
-	if raw == "" {
+	if tk.IDToken == "" {
 		return p.badIDToken(f, errors.New("token response has no ID token"))
 	}
 
 	ctx, note := withKeyNote(ctx)
-	idt, err := m.verifier.Verify(ctx, raw)
+	idt, err := m.verifier.Verify(ctx, tk.IDToken)
 	if note.err != nil {
-		// TODO: the code is spent by now, so a reload fails the flow;
-		// only a key rotation during a key endpoint outage gets here.
+		// Only a key rotation during a key endpoint outage gets here.
 		return nil, note.err
 	}
 	if err != nil {
@@ -221,7 +306,7 @@ func (p *Provider) checkIDToken(ctx context.Context, rd *redemption, tok *oauth2
 		}
 	}
 	if idt.AccessTokenHash != "" {
-		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
+		if err := idt.VerifyAccessToken(tk.AccessToken); err != nil {
 			return p.badIDToken(f, fmt.Errorf("at_hash: %w", err))
 		}
 	}
@@ -229,7 +314,7 @@ func (p *Provider) checkIDToken(ctx context.Context, rd *redemption, tok *oauth2
 	if err := idt.Claims(&res.Claims); err != nil {
 		return p.badIDToken(f, err)
 	}
-	res.IDToken = raw
+	res.IDToken = tk.IDToken
 	return nil, nil
 }
 
@@ -273,31 +358,56 @@ func withTenant(template, tid string) string {
 	return strings.Replace(template, "{tenantid}", tid, 1)
 }
 
-// newResult returns the result of a token response.
-func (p *Provider) newResult(tok *oauth2.Token, st *state) *Result {
-	res := &Result{
-		Provider:     p.name,
-		AccessToken:  tok.AccessToken,
-		RefreshToken: tok.RefreshToken,
-		TokenType:    tok.Type(),
-		Scopes:       grantedScopes(tok, st.Scopes),
-	}
-	switch {
-	case tok.ExpiresIn > 0:
-		res.ExpiresAt = p.now().Add(time.Duration(tok.ExpiresIn) * time.Second).UTC()
-	case !tok.Expiry.IsZero():
-		res.ExpiresAt = tok.Expiry.UTC()
-	}
-	return res
+// tokens is a token response as the flow keeps it: what the result is made
+// of, and the raw ID token, so that the checks can be run again without the
+// code.
+type tokens struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type,omitempty"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	// Expiry is when the access token expires, if the provider said.
+	Expiry time.Time `json:"expiry,omitzero"`
+	// Scope is the token response's scope member, as it came.
+	Scope   string `json:"scope,omitempty"`
+	IDToken string `json:"id_token,omitempty"`
 }
 
-// grantedScopes returns the scopes the token response names, separated by
-// spaces (or commas, as GitHub sends them); without them the requested
-// scopes were granted (RFC 6749, section 5.1).
-func grantedScopes(tok *oauth2.Token, requested []string) []string {
-	s, _ := tok.Extra("scope").(string)
-	if s == "" {
+// keep returns what the flow keeps of a token response.
+func (p *Provider) keep(tok *oauth2.Token) *tokens {
+	tk := &tokens{
+		AccessToken:  tok.AccessToken,
+		TokenType:    tok.Type(),
+		RefreshToken: tok.RefreshToken,
+	}
+	tk.Scope, _ = tok.Extra("scope").(string)
+	tk.IDToken, _ = tok.Extra("id_token").(string)
+	switch {
+	case tok.ExpiresIn > 0:
+		tk.Expiry = p.now().Add(time.Duration(tok.ExpiresIn) * time.Second).UTC()
+	case !tok.Expiry.IsZero():
+		tk.Expiry = tok.Expiry.UTC()
+	}
+	return tk
+}
+
+// newResult returns the result of a token response.
+func (p *Provider) newResult(tk *tokens, st *state) *Result {
+	return &Result{
+		Provider:     p.name,
+		AccessToken:  tk.AccessToken,
+		RefreshToken: tk.RefreshToken,
+		TokenType:    tk.TokenType,
+		ExpiresAt:    tk.Expiry,
+		Scopes:       grantedScopes(tk.Scope, st.Scopes),
+	}
+}
+
+// grantedScopes returns the scopes a token response's scope member names,
+// separated by spaces (or commas, as GitHub sends them); without them the
+// requested scopes were granted (RFC 6749, section 5.1).
+func grantedScopes(scope string, requested []string) []string {
+	if scope == "" {
 		return requested
 	}
-	return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
+	return strings.FieldsFunc(scope, func(r rune) bool { return r == ' ' || r == ',' })
 }

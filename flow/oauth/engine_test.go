@@ -48,12 +48,14 @@ type cluster struct {
 	signal  *events
 }
 
-func newCluster(t *testing.T) *cluster {
+// newCluster starts a cluster whose providers have the configuration of
+// the fake identity provider, changed by opts.
+func newCluster(t *testing.T, opts ...func(*Config)) *cluster {
 	t.Helper()
 	c := &cluster{t: t, idp: newFakeIdP(t, time.Now), signal: &events{}}
 	st := memstore.New(time.Now)
 	for i := range c.engines {
-		c.engines[i] = c.engine(st)
+		c.engines[i] = c.engine(st, opts...)
 	}
 	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e := c.engines[0]
@@ -73,9 +75,12 @@ func newCluster(t *testing.T) *cluster {
 }
 
 // engine returns one instance's engine on store st.
-func (c *cluster) engine(st flow.Store) *flow.Engine {
-	p, err := New(Config{Issuer: c.idp.srv.URL, ClientID: testClientID,
-		ClientSecret: testClientSecret})
+func (c *cluster) engine(st flow.Store, opts ...func(*Config)) *flow.Engine {
+	cfg := Config{Issuer: c.idp.srv.URL, ClientID: testClientID, ClientSecret: testClientSecret}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	p, err := New(cfg)
 	if err != nil {
 		c.t.Fatal(err)
 	}

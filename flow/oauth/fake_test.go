@@ -72,7 +72,7 @@ type fakeIdP struct {
 	grants map[string]*grant
 	codes  int
 	// Counters of requests, by endpoint.
-	discoveries, keyFetches, exchanges int
+	discoveries, keyFetches, exchanges, userFetches int
 
 	// Knobs a test turns.
 	discoveryDown, keysDown bool
@@ -88,6 +88,7 @@ type fakeIdP struct {
 	noIDToken               bool
 	tokenStatus             int
 	tokenError              string
+	userStatus              int // the userinfo endpoint's status; default: 200
 	block                   chan struct{}
 	authMethods             []string // default: Entra's three
 	// stall, when set, holds back the answer to a code the token endpoint
@@ -120,6 +121,7 @@ func newFakeIdP(t *testing.T, now func() time.Time) *fakeIdP {
 	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", f.discovery)
 	mux.HandleFunc("GET /keys", f.keys)
 	mux.HandleFunc("POST /token", f.token)
+	mux.HandleFunc("GET /userinfo", f.userinfo)
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	return f
@@ -369,6 +371,22 @@ func (f *fakeIdP) idToken(g *grant) string {
 	return s
 }
 
+// userinfo answers for an access token the token endpoint gave out.
+func (f *fakeIdP) userinfo(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.userFetches++
+	code, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer access-")
+	switch {
+	case f.userStatus != 0:
+		writeJSON(w, f.userStatus, map[string]string{"error": "SECRET-USERINFO"})
+	case !ok || f.grants[code] == nil || !f.grants[code].used:
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token"})
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"sub": "user-1", "name": "Jane Doe"})
+	}
+}
+
 func (f *fakeIdP) set(change func(*fakeIdP)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -405,6 +423,8 @@ type fakeGitHub struct {
 	grants map[string]*grant
 	tokens map[string]bool
 	login  string
+	// userStatus, when set, is the status /user answers with.
+	userStatus int
 }
 
 func newFakeGitHub(t *testing.T) *fakeGitHub {
@@ -467,6 +487,10 @@ func (g *fakeGitHub) user(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if g.userStatus != 0 {
+		writeJSON(w, g.userStatus, map[string]string{"message": "SECRET-ANSWER"})
+		return
+	}
 	if !g.tokens[tok] || r.Header.Get("User-Agent") == "" {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "Bad credentials"})
 		return

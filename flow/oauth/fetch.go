@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+
+	"github.com/bothandoff/caddy-bothandoff/flow"
 )
 
 // userAgent names this client to providers; GitHub's API requires one.
@@ -35,7 +38,7 @@ func (p *Provider) getJSON(ctx context.Context, u string, header http.Header, v 
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: status %d", u, resp.StatusCode)
+		return &statusError{url: u, status: resp.StatusCode}
 	}
 
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
@@ -51,6 +54,26 @@ func (p *Provider) getJSON(ctx context.Context, u string, header http.Header, v 
 	return nil
 }
 
+// statusError is an answer with a status other than 200 OK.
+type statusError struct {
+	url    string
+	status int
+}
+
+func (e *statusError) Error() string { return fmt.Sprintf("GET %s: status %d", e.url, e.status) }
+
+// unreachable reports whether a GET failed for want of the provider: no
+// answer, a timeout, a cut answer, a failure on its side (5xx) or a rate
+// limit (429). Any other answer is the provider's word.
+func unreachable(err error) bool {
+	var se *statusError
+	if errors.As(err, &se) {
+		return se.status >= 500 || se.status == http.StatusTooManyRequests
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
 // fetchUser reads the signed-in user from the provider's user endpoint
 // (GitHub's /user, or a userinfo URL) with the access token. The answer
 // must be a JSON object; it goes to the bot as it is.
@@ -62,7 +85,11 @@ func (p *Provider) fetchUser(ctx context.Context, accessToken string) (json.RawM
 	}
 
 	var user json.RawMessage
-	if err := p.getJSON(ctx, p.userURL, header, &user); err != nil {
+	err := p.getJSON(ctx, p.userURL, header, &user)
+	switch {
+	case err != nil && unreachable(err):
+		return nil, fmt.Errorf("fetching user: %w: %w", flow.ErrProviderUnavailable, err)
+	case err != nil:
 		return nil, fmt.Errorf("fetching user: %w", err)
 	}
 	if !bytes.HasPrefix(bytes.TrimSpace(user), []byte("{")) {

@@ -7,6 +7,13 @@
 // hands the engine the tokens as the flow's result, which the bot receives
 // once through the verify API.
 //
+// Once the code is spent, a check that cannot reach the provider (a key set
+// that cannot be fetched after a key rotation, a user endpoint that is
+// down) does not fail the flow: the token response is kept in the flow's
+// sealed state and the flow waits. The Provider is a flow.Rechecker: the
+// engine has it run the same checks on the kept response when the browser
+// refreshes its waiting page, until the provider answers.
+//
 // Presets cover Microsoft Entra ID, Google and GitHub; any other provider is
 // configured by its OpenID Connect issuer or by its OAuth 2.0 endpoints. The
 // package imports nothing of Caddy.

@@ -270,16 +270,14 @@ func TestDeliverFull(t *testing.T) {
 
 func TestDeliveryRetriedUntilItLands(t *testing.T) {
 	e := newEnv(t)
-	e.signal.fail = true
+	e.signal.SetFail(true)
 	e.finishSite(e.browser(), e.link())
 	e.work()
 	if n := len(e.signal.Events()); n != 0 {
 		t.Fatalf("delivered %d while failing", n)
 	}
 
-	e.signal.mu.Lock()
-	e.signal.fail = false
-	e.signal.mu.Unlock()
+	e.signal.SetFail(false)
 	e.clock.Advance(3 * time.Second)
 	e.work()
 	if n := len(e.signal.Events()); n != 1 {

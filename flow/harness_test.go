@@ -11,43 +11,25 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/bothandoff/caddy-bothandoff/botkit"
 	"github.com/bothandoff/caddy-bothandoff/flow"
+	"github.com/bothandoff/caddy-bothandoff/flow/flowtest"
 	"github.com/bothandoff/caddy-bothandoff/flow/memstore"
 	"github.com/bothandoff/caddy-bothandoff/flow/storetest"
 )
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef-test")
 
-// recorder is a signal that keeps what it is given.
-type recorder struct {
-	mu     sync.Mutex
-	events []*flow.Event
-	fail   bool
-}
-
-func (r *recorder) ID() string   { return "test recorder" }
-func (r *recorder) Kind() string { return "test" }
-
-func (r *recorder) Deliver(_ context.Context, ev *flow.Event) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.fail {
-		return io.ErrUnexpectedEOF
-	}
-	r.events = append(r.events, ev)
-	return nil
-}
+// recorder keeps the events delivered, and returns them in the order they
+// can happen within a flow.
+type recorder struct{ flowtest.Recorder }
 
 // Events returns the events delivered, in the order they were created.
 func (r *recorder) Events() []*flow.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := append([]*flow.Event(nil), r.events...)
+	out := r.Recorder.Events()
 	slices.SortStableFunc(out, func(a, b *flow.Event) int {
 		return strings.Compare(order[a.Type], order[b.Type])
 	})

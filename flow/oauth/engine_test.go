@@ -9,32 +9,16 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/bothandoff/caddy-bothandoff/botkit"
 	"github.com/bothandoff/caddy-bothandoff/flow"
+	"github.com/bothandoff/caddy-bothandoff/flow/flowtest"
 	"github.com/bothandoff/caddy-bothandoff/flow/memstore"
 )
 
 var linkSecret = []byte("0123456789abcdef0123456789abcdef-link")
-
-// events is a signal that keeps the events it is given.
-type events struct {
-	mu   sync.Mutex
-	list []*flow.Event
-}
-
-func (s *events) ID() string   { return "events" }
-func (s *events) Kind() string { return "test" }
-
-func (s *events) Deliver(_ context.Context, ev *flow.Event) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.list = append(s.list, ev)
-	return nil
-}
 
 // cluster is two instances sharing one store behind one origin, as behind a
 // load balancer: each has its engine and its own provider, as two processes
@@ -45,14 +29,14 @@ type cluster struct {
 	engines [2]*flow.Engine
 	srv     *httptest.Server
 	bot     *botkit.Client
-	signal  *events
+	signal  *flowtest.Recorder
 }
 
 // newCluster starts a cluster whose providers have the configuration of
 // the fake identity provider, changed by opts.
 func newCluster(t *testing.T, opts ...func(*Config)) *cluster {
 	t.Helper()
-	c := &cluster{t: t, idp: newFakeIdP(t, time.Now), signal: &events{}}
+	c := &cluster{t: t, idp: newFakeIdP(t, time.Now), signal: &flowtest.Recorder{}}
 	st := memstore.New(time.Now)
 	for i := range c.engines {
 		c.engines[i] = c.engine(st, opts...)
@@ -199,9 +183,7 @@ func TestDoubledCallbackAcrossInstances(t *testing.T) {
 	for _, e := range c.engines {
 		e.Work(ctx)
 	}
-	c.signal.mu.Lock()
-	defer c.signal.mu.Unlock()
-	if len(c.signal.list) != 1 || c.signal.list[0].Type != flow.EventCompleted {
-		t.Errorf("events = %+v; want one completion", c.signal.list)
+	if evs := c.signal.Events(); len(evs) != 1 || evs[0].Type != flow.EventCompleted {
+		t.Errorf("events = %+v; want one completion", evs)
 	}
 }

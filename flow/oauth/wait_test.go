@@ -60,10 +60,8 @@ func (c *cluster) wantOneCompletion(number string) {
 	for _, e := range c.engines {
 		e.Work(ctx)
 	}
-	c.signal.mu.Lock()
-	defer c.signal.mu.Unlock()
-	if len(c.signal.list) != 1 || c.signal.list[0].Type != flow.EventCompleted {
-		c.t.Errorf("events = %+v; want one completion", c.signal.list)
+	if evs := c.signal.Events(); len(evs) != 1 || evs[0].Type != flow.EventCompleted {
+		c.t.Errorf("events = %+v; want one completion", evs)
 	}
 }
 

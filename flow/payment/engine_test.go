@@ -17,6 +17,7 @@ import (
 
 	"github.com/bothandoff/caddy-bothandoff/botkit"
 	"github.com/bothandoff/caddy-bothandoff/flow"
+	"github.com/bothandoff/caddy-bothandoff/flow/flowtest"
 	"github.com/bothandoff/caddy-bothandoff/flow/memstore"
 	"github.com/bothandoff/caddy-bothandoff/flow/payment"
 	"github.com/bothandoff/caddy-bothandoff/tests/fakes/stripefake"
@@ -24,34 +25,12 @@ import (
 
 var linkSecret = []byte("0123456789abcdef0123456789abcdef-link")
 
-// recorder is a signal that keeps the events it is given.
-type recorder struct {
-	mu     sync.Mutex
-	events []*flow.Event
-}
-
-func (r *recorder) ID() string   { return "recorder" }
-func (r *recorder) Kind() string { return "test" }
-
-func (r *recorder) Deliver(_ context.Context, ev *flow.Event) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, ev)
-	return nil
-}
-
-func (r *recorder) list() []*flow.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]*flow.Event(nil), r.events...)
-}
-
 // shop is an engine with the payment flow "shop" behind a test server.
 type shop struct {
 	*fixture
 	engine *flow.Engine
 	server *httptest.Server
-	signal *recorder
+	signal *flowtest.Recorder
 	bot    *botkit.Client
 }
 
@@ -64,7 +43,7 @@ func newShop(t *testing.T) *shop {
 		t.Fatal(err)
 	}
 	kr, _ := flow.NewKeyring([]byte("state-key-state-key-state-key-32"))
-	rec := &recorder{}
+	rec := &flowtest.Recorder{}
 	e, err := flow.New(flow.Config{
 		Verifier: v, Store: memstore.New(fx.clock.Now), Keys: kr, Now: fx.clock.Now,
 		Flows:   map[string]flow.FlowConfig{"shop": {Provider: fx.p, TTL: time.Hour}},
@@ -158,7 +137,7 @@ func TestReturnAndWebhookRaceCompleteOnce(t *testing.T) {
 			t.Fatalf("round %d: no number on the return page: %s", i, page)
 		}
 		s.engine.Work(context.Background())
-		if evs := s.signal.list(); len(evs) != 1 || evs[0].Type != flow.EventCompleted {
+		if evs := s.signal.Events(); len(evs) != 1 || evs[0].Type != flow.EventCompleted {
 			t.Fatalf("round %d: events %+v; want one completion", i, evs)
 		}
 		res, err := s.bot.Verify(context.Background(), ann.Key(), m[1])

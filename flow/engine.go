@@ -54,7 +54,8 @@ type Config struct {
 	Keys *Keyring
 	// Flows are the configured flows, by name.
 	Flows map[string]FlowConfig
-	// Signals tell the bot about completed, failed and expired flows.
+	// Signals tell the bot about completed, failed and expired flows. New
+	// gives those that are LockUsers a Locker on the Store.
 	Signals []Signal
 	// Deliver says what signals carry. Default: DeliverStatus.
 	Deliver Deliver
@@ -208,8 +209,12 @@ func New(cfg Config) (*Engine, error) {
 	if e.pages == nil {
 		e.pages = DefaultPages()
 	}
+	locker := NewStoreLocker(e.store, e.keys, e.rand, e.log)
 	for _, s := range cfg.Signals {
 		e.signals[s.ID()] = s
+		if u, ok := s.(LockUser); ok {
+			u.UseLocker(locker)
+		}
 	}
 	for name, fc := range cfg.Flows {
 		if fc.TTL <= 0 {

@@ -94,6 +94,7 @@ type Signal struct {
 	client   *http.Client
 	tokens   *tokens
 	records  recordLocks
+	shared   flow.Locker
 	now      func() time.Time
 }
 
@@ -189,9 +190,19 @@ func (s *Signal) ID() string { return "bot_state " + s.endpoint + " " + string(s
 // Kind implements flow.Signal.
 func (s *Signal) Kind() string { return "bot_state" }
 
+// UseLocker implements flow.LockUser: with l, the deliveries of instances
+// sharing a store take turns on the first write of a record, which the API
+// cannot make conditional.
+func (s *Signal) UseLocker(l flow.Locker) { s.shared = l }
+
 // maxConflicts bounds how often one delivery reads and writes again after
 // the state changed under it; the outbox then retries it later.
 const maxConflicts = 5
+
+// firstWriteLease is how long a shared lock on a record's first write lasts
+// if the instance holding it dies: well past one delivery attempt, a read,
+// a token and a write, each bounded by DefaultTimeout.
+const firstWriteLease = 4 * DefaultTimeout
 
 // Deliver implements flow.Signal: it merges ev into the bot's state.
 //
@@ -216,10 +227,23 @@ func (s *Signal) Deliver(ctx context.Context, ev *flow.Event) error {
 	}
 	defer unlock()
 
+	held, release := false, func() {}
+	defer func() { release() }()
 	for range maxConflicts {
 		cur, err := s.read(ctx, target)
 		if err != nil {
 			return fmt.Errorf("reading bot state: %w", err)
+		}
+
+		// A record never written takes any write: hold other instances
+		// off it, then read again, as one may have written meanwhile.
+		if cur.ETag == anyETag && s.shared != nil && !held {
+			release, err = s.shared.Lock(ctx, target, firstWriteLease)
+			if err != nil {
+				return fmt.Errorf("waiting for another instance's delivery to the record: %w", err)
+			}
+			held = true
+			continue
 		}
 
 		next, write, err := merge(cur, s.property, ev, event)
@@ -268,4 +292,7 @@ func segment(id string) string {
 }
 
 // Interface guards
-var _ flow.Signal = (*Signal)(nil)
+var (
+	_ flow.Signal   = (*Signal)(nil)
+	_ flow.LockUser = (*Signal)(nil)
+)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/bothandoff/caddy-bothandoff/flow"
 	"github.com/bothandoff/caddy-bothandoff/flow/botstate"
+	"github.com/bothandoff/caddy-bothandoff/flow/memstore"
 	"github.com/bothandoff/caddy-bothandoff/tests/fakes/stateapi"
 )
 
@@ -440,6 +441,42 @@ func TestConcurrentDeliveriesToANewRecord(t *testing.T) {
 
 		var wg sync.WaitGroup
 		for _, ev := range []*flow.Event{newer, older} {
+			wg.Go(func() {
+				if err := s.Deliver(context.Background(), ev); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		bag := stateapi.Bag{Channel: ref.ChannelID, Conversation: ref.Conversation.ID, User: user}
+		if ev := handoff(t, fake, bag); ev.ID != newer.ID {
+			t.Errorf("round %d: %s holds %s; want %s", i, user, ev.ID, newer.ID)
+		}
+	}
+}
+
+func TestInstancesTakeTurnsOnANewRecord(t *testing.T) {
+	fake := startFake(t)
+	fake.SetDelay(20 * time.Millisecond)
+	kr, err := flow.NewKeyring([]byte("state-key-state-key-state-key-32"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	locker := flow.NewStoreLocker(memstore.New(time.Now), kr, nil, nil)
+
+	// Two instances sharing a store: each takes turns within itself, and
+	// only the lock on the store holds them apart.
+	one, two := newSignal(t, fake), newSignal(t, fake)
+	one.UseLocker(locker)
+	two.UseLocker(locker)
+	for i := range 5 {
+		user := fmt.Sprintf("user-%d", i)
+		older := event("old-"+user, flow.EventCompleted, 0)
+		newer := event("new-"+user, flow.EventExpired, time.Minute)
+		older.Ref.User.ID, newer.Ref.User.ID = user, user
+
+		var wg sync.WaitGroup
+		for s, ev := range map[*botstate.Signal]*flow.Event{one: newer, two: older} {
 			wg.Go(func() {
 				if err := s.Deliver(context.Background(), ev); err != nil {
 					t.Error(err)

@@ -9,8 +9,8 @@ import (
 // process. The outbox delivers several events at once, and two of them may
 // be for one record: on a record never written, whose eTag "*" matches
 // anything, both writes would pass and the later would undo the earlier,
-// however new. Instances sharing a store are not held apart by this; see
-// BotData.ETag.
+// however new. Instances sharing a store are held apart by a flow.Locker
+// instead (see Signal.UseLocker).
 type recordLocks struct {
 	mu    sync.Mutex
 	locks map[string]*recordLock

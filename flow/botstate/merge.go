@@ -24,13 +24,15 @@ type BotData struct {
 	// created meanwhile. Within a process, deliveries to one record take
 	// turns (see recordLocks).
 	//
-	// TODO: instances sharing a store, or the bot itself, can still race
-	// on a record's first write, and the later write wins. Holding
-	// instances apart needs a lock in the shared store, which a
-	// flow.Signal is not given; the bot avoids it by writing its record
-	// once, early.
+	// Instances sharing a store take turns through a flow.Locker on it
+	// (see Signal.UseLocker). The bot itself can still race the handler on
+	// a record's first write, and the later write wins; a bot avoids that
+	// by writing its record once, early.
 	ETag string `json:"eTag"`
 }
+
+// anyETag is the eTag of a record never written.
+const anyETag = "*"
 
 // merge returns cur with the event put under property, and whether it needs
 // writing: not if the property holds this event already (an earlier attempt

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,13 +16,16 @@ import (
 // keyRecorder is a store that remembers the keys written.
 type keyRecorder struct {
 	flow.Store
+	mu   sync.Mutex
 	keys []string
 }
 
 func (s *keyRecorder) Apply(ctx context.Context, ops ...flow.Op) error {
+	s.mu.Lock()
 	for _, op := range ops {
 		s.keys = append(s.keys, op.Key)
 	}
+	s.mu.Unlock()
 	return s.Store.Apply(ctx, ops...)
 }
 
@@ -76,6 +80,8 @@ func TestStoreLockerHoldsOthersOff(t *testing.T) {
 		t.Fatalf("lock after release: %v", err)
 	}
 
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	for _, k := range st.keys {
 		if strings.Contains(k, "user-") || strings.Contains(k, "botstate") {
 			t.Errorf("store key %q shows the lock's name", k)

@@ -429,30 +429,7 @@ func TestConcurrentDeliveriesToANewRecord(t *testing.T) {
 	fake := startFake(t)
 	fake.SetDelay(20 * time.Millisecond)
 	s := newSignal(t, fake)
-
-	// Each round is a record never written, whose eTag "*" matches any
-	// version: only taking turns keeps the older event from undoing the
-	// newer.
-	for i := range 5 {
-		user := fmt.Sprintf("user-%d", i)
-		older := event("old-"+user, flow.EventCompleted, 0)
-		newer := event("new-"+user, flow.EventExpired, time.Minute)
-		older.Ref.User.ID, newer.Ref.User.ID = user, user
-
-		var wg sync.WaitGroup
-		for _, ev := range []*flow.Event{newer, older} {
-			wg.Go(func() {
-				if err := s.Deliver(context.Background(), ev); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-		wg.Wait()
-		bag := stateapi.Bag{Channel: ref.ChannelID, Conversation: ref.Conversation.ID, User: user}
-		if ev := handoff(t, fake, bag); ev.ID != newer.ID {
-			t.Errorf("round %d: %s holds %s; want %s", i, user, ev.ID, newer.ID)
-		}
-	}
+	raceOnNewRecords(t, fake, s, s)
 }
 
 func TestInstancesTakeTurnsOnANewRecord(t *testing.T) {
@@ -469,6 +446,15 @@ func TestInstancesTakeTurnsOnANewRecord(t *testing.T) {
 	one, two := newSignal(t, fake), newSignal(t, fake)
 	one.UseLocker(locker)
 	two.UseLocker(locker)
+	raceOnNewRecords(t, fake, one, two)
+}
+
+// raceOnNewRecords delivers a newer event through one signal and an older
+// one through another, at once, to records never written, whose eTag "*"
+// matches any version: only taking turns keeps the older event from undoing
+// the newer.
+func raceOnNewRecords(t *testing.T, fake *stateapi.Server, newerBy, olderBy *botstate.Signal) {
+	t.Helper()
 	for i := range 5 {
 		user := fmt.Sprintf("user-%d", i)
 		older := event("old-"+user, flow.EventCompleted, 0)
@@ -476,14 +462,17 @@ func TestInstancesTakeTurnsOnANewRecord(t *testing.T) {
 		older.Ref.User.ID, newer.Ref.User.ID = user, user
 
 		var wg sync.WaitGroup
-		for s, ev := range map[*botstate.Signal]*flow.Event{one: newer, two: older} {
+		deliver := func(s *botstate.Signal, ev *flow.Event) {
 			wg.Go(func() {
 				if err := s.Deliver(context.Background(), ev); err != nil {
 					t.Error(err)
 				}
 			})
 		}
+		deliver(newerBy, newer)
+		deliver(olderBy, older)
 		wg.Wait()
+
 		bag := stateapi.Bag{Channel: ref.ChannelID, Conversation: ref.Conversation.ID, User: user}
 		if ev := handoff(t, fake, bag); ev.ID != newer.ID {
 			t.Errorf("round %d: %s holds %s; want %s", i, user, ev.ID, newer.ID)

@@ -259,29 +259,27 @@ func verifyCommand() *cobra.Command {
 }
 
 func statusCommand() *cobra.Command {
-	c := &cobra.Command{
-		Use:   "status --url URL --channel ID --conversation ID --user ID",
-		Short: "Prints where a conversation's flow stands",
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return apiCall(cmd, func(cl *botkit.Client, k flow.Key) (any, error) {
-				return cl.Status(context.Background(), k)
-			})
-		},
-	}
-	clientFlags(c)
-	conversationFlags(c)
-	return c
+	return conversationCommand("status", "Prints where a conversation's flow stands",
+		func(cl *botkit.Client, k flow.Key) (any, error) {
+			return cl.Status(context.Background(), k)
+		})
 }
 
 func cancelCommand() *cobra.Command {
+	return conversationCommand("cancel", "Cancels a conversation's open flow",
+		func(cl *botkit.Client, k flow.Key) (any, error) {
+			return cl.Cancel(context.Background(), k)
+		})
+}
+
+// conversationCommand is a command that makes one bot API call about a
+// conversation, named by the flags alone.
+func conversationCommand(name, short string,
+	call func(*botkit.Client, flow.Key) (any, error)) *cobra.Command {
 	c := &cobra.Command{
-		Use:   "cancel --url URL --channel ID --conversation ID --user ID",
-		Short: "Cancels a conversation's open flow",
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return apiCall(cmd, func(cl *botkit.Client, k flow.Key) (any, error) {
-				return cl.Cancel(context.Background(), k)
-			})
-		},
+		Use:   name + " --url URL --channel ID --conversation ID --user ID",
+		Short: short,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return apiCall(cmd, call) },
 	}
 	clientFlags(c)
 	conversationFlags(c)

@@ -317,7 +317,7 @@ func (s *storageStore) Timers(ctx context.Context, prefix string, limit int) ([]
 
 // list returns the entries of a directory, none if it does not exist.
 func (s *storageStore) list(ctx context.Context, dir string) ([]string, error) {
-	out, err := s.st.List(ctx, dir, false)
+	out, err := s.w.list(ctx, dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

@@ -65,3 +65,27 @@ func BenchmarkFileCreate(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkStorageClaimIdle times what the worker does every second when
+// nothing is due: a Claim over the timer queue while n flows wait for their
+// expiry, through the local file path and through the storage's own List.
+func BenchmarkStorageClaimIdle(b *testing.B) {
+	const n = 5_000
+	now := time.Now()
+	for _, kind := range []string{"local", "storage"} {
+		b.Run(kind+"/"+storetest.Count(n), func(b *testing.B) {
+			var st certmagic.Storage = &certmagic.FileStorage{Path: b.TempDir()}
+			if kind == "storage" {
+				st = otherStorage{st}
+			}
+			s := newStorageStore(st, "bot_handoff/bench", func() time.Time { return now })
+			storetest.Fill(b, s, 0, n, now)
+			for b.Loop() {
+				keys, err := s.Claim(b.Context(), now, time.Minute, 32)
+				if err != nil || len(keys) != 0 {
+					b.Fatalf("claimed %q, %v; want nothing due", keys, err)
+				}
+			}
+		})
+	}
+}

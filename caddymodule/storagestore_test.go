@@ -3,8 +3,10 @@ package caddymodule
 import (
 	"context"
 	"errors"
+	iofs "io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -90,5 +92,40 @@ func TestStorageStoresShareOneDirectory(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join(dir, "bot_handoff", "test", "kv", "k"))
 	if err != nil || len(raw) != headerLen+3 {
 		t.Errorf("stored file: %q, %v", raw, err)
+	}
+}
+
+// TestFileWriterListsAsTheStorage checks the local path's listing against
+// certmagic's: the same keys, files and directories, one level deep.
+func TestFileWriterListsAsTheStorage(t *testing.T) {
+	fs := &certmagic.FileStorage{Path: t.TempDir()}
+	s := newStorageStore(fs, "bot_handoff/test", nil)
+	if _, ok := s.w.(caddyWriter); ok {
+		t.Skip("no local file path on this platform")
+	}
+	ctx := context.Background()
+	for _, k := range []string{"tq/000001/a.1", "tq/000001/b.2", "tq/000002/c.3", "tq/x"} {
+		if err := s.w.put(ctx, "bot_handoff/test/"+k, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	for _, dir := range []string{"bot_handoff/test/tq", "bot_handoff/test/tq/000001"} {
+		got, err := s.w.list(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := fs.List(ctx, dir, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) || len(got) == 0 {
+			t.Errorf("list %s = %q; the storage lists %q", dir, got, want)
+		}
+	}
+	if _, err := s.w.list(ctx, "bot_handoff/test/none"); !errors.Is(err, iofs.ErrNotExist) {
+		t.Errorf("listing a missing directory: %v; want not-exist", err)
 	}
 }

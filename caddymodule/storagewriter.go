@@ -17,6 +17,10 @@ type storageWriter interface {
 	// lock takes the cross-process locks of keys, which hash to the given
 	// in-process stripes (both sorted), and returns their release.
 	lock(ctx context.Context, keys []string, stripes []int) (func(), error)
+	// list returns the keys directly under dir, files and directories, in
+	// no particular order; an error wrapping fs.ErrNotExist if dir is not
+	// there.
+	list(ctx context.Context, dir string) ([]string, error)
 	// flush makes the writes made so far durable.
 	flush() error
 	// close releases what the writer holds open.
@@ -47,6 +51,10 @@ func (c caddyWriter) put(ctx context.Context, key string, value []byte) error {
 
 func (c caddyWriter) del(ctx context.Context, key string) error {
 	return ignoreMissing(c.st.Delete(ctx, key))
+}
+
+func (c caddyWriter) list(ctx context.Context, dir string) ([]string, error) {
+	return c.st.List(ctx, dir, false)
 }
 
 func (c caddyWriter) flush() error { return nil }

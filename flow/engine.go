@@ -384,8 +384,8 @@ func (e *Engine) updateFrom(ctx context.Context, conv string, seen *Record,
 		}
 
 		e.transitioned(rec, before)
-		if len(t.events) > 0 {
-			e.kick()
+		if len(t.events) > 0 && len(e.signals) > 0 {
+			e.kick() // deliveries were queued
 		}
 		return rec, t.result
 	}

@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +39,7 @@ type storageStore struct {
 	now  func() time.Time
 
 	stripes [64]sync.Mutex
+	queue   queueScan
 }
 
 func newStorageStore(st certmagic.Storage, base string, now func() time.Time) *storageStore {
@@ -164,129 +164,6 @@ func (s *storageStore) write(ctx context.Context, op flow.Op) error {
 		return s.w.del(ctx, s.tiPath(op.Key))
 	}
 	return nil
-}
-
-// schedule writes the key's timer and a queue entry for it. Entries never
-// go into minutes more than one minute past, which sweepQueue may remove.
-func (s *storageStore) schedule(ctx context.Context, key string, due time.Time) error {
-	n := due.UnixNano()
-	if err := s.w.put(ctx, s.tiPath(key), []byte(strconv.FormatInt(n, 10))); err != nil {
-		return err
-	}
-	bucket := max(due.Unix()/60, s.now().Unix()/60-1)
-	entry := fmt.Sprintf("%s/%012d/%s.%d", s.tqDir(), bucket, escKey(key), n)
-	return s.w.put(ctx, entry, nil)
-}
-
-// timer reads a key's due time, in Unix nanoseconds; ok is false if the key
-// has no timer.
-func (s *storageStore) timer(ctx context.Context, key string) (int64, bool, error) {
-	b, err := s.st.Load(ctx, s.tiPath(key))
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, false, nil
-	}
-	if err != nil {
-		return 0, false, fmt.Errorf("%w: loading timer: %w", flow.ErrStoreUnavailable, err)
-	}
-	n, err := strconv.ParseInt(string(b), 10, 64)
-	return n, err == nil, nil
-}
-
-// Claim implements flow.Store: it walks the queue's minutes up to now, and
-// for each entry that is still its key's timer and is due, moves the timer
-// to now+lease.
-func (s *storageStore) Claim(ctx context.Context, now time.Time, lease time.Duration,
-	limit int) ([]string, error) {
-	buckets, err := s.list(ctx, s.tqDir())
-	if err != nil {
-		return nil, err
-	}
-	slices.Sort(buckets)
-
-	var keys []string
-	for _, b := range buckets {
-		minute, err := strconv.ParseInt(path.Base(b), 10, 64)
-		if err != nil || minute > now.Unix()/60 {
-			continue
-		}
-		got, err := s.claimBucket(ctx, b, now, lease, limit-len(keys))
-		if err != nil {
-			return keys, err
-		}
-		keys = append(keys, got...)
-		if len(keys) >= limit {
-			break
-		}
-	}
-	return keys, nil
-}
-
-func (s *storageStore) claimBucket(ctx context.Context, bucket string, now time.Time,
-	lease time.Duration, limit int) ([]string, error) {
-	entries, err := s.list(ctx, bucket)
-	if err != nil {
-		return nil, err
-	}
-	if len(entries) == 0 && path.Base(bucket) < fmt.Sprintf("%012d", now.Unix()/60-5) {
-		_ = s.w.del(ctx, bucket) // an old, empty minute
-	}
-
-	var keys []string
-	for _, entry := range entries {
-		if len(keys) >= limit {
-			break
-		}
-		ok, key, err := s.claimEntry(ctx, entry, now, lease)
-		if err != nil {
-			return keys, err
-		}
-		if ok {
-			keys = append(keys, key)
-		}
-	}
-	return keys, nil
-}
-
-// claimEntry claims the key of one queue entry if the entry is still the
-// key's timer and due; a stale entry is removed.
-func (s *storageStore) claimEntry(ctx context.Context, entry string, now time.Time,
-	lease time.Duration) (bool, string, error) {
-	name := path.Base(entry)
-	dot := strings.LastIndexByte(name, '.')
-	due, err := strconv.ParseInt(name[dot+1:], 10, 64)
-	if dot < 0 || err != nil {
-		return false, "", s.w.del(ctx, entry)
-	}
-	if due > now.UnixNano() {
-		return false, "", nil
-	}
-	key := unescKey(name[:dot])
-
-	unlock, err := s.lock(ctx, []string{key})
-	if err != nil {
-		return false, "", err
-	}
-	defer unlock()
-
-	cur, ok, err := s.timer(ctx, key)
-	if err != nil {
-		return false, "", err
-	}
-	if ok && cur == due && now.Add(lease).UnixNano() == due {
-		return true, key, nil // no lease: the timer and its entry stay as they are
-	}
-	if ok && cur == due {
-		if err := s.schedule(ctx, key, now.Add(lease)); err != nil {
-			return false, "", fmt.Errorf("%w: %w", flow.ErrStoreUnavailable, err)
-		}
-	}
-	if err := s.w.del(ctx, entry); err != nil {
-		return false, "", err
-	}
-	if err := s.w.flush(); err != nil {
-		return false, "", fmt.Errorf("%w: syncing: %w", flow.ErrStoreUnavailable, err)
-	}
-	return ok && cur == due, key, nil
 }
 
 // Timers implements flow.Store by reading every timer; it serves health

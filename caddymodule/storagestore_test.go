@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,5 +128,63 @@ func TestFileWriterListsAsTheStorage(t *testing.T) {
 	}
 	if _, err := s.w.list(ctx, "bot_handoff/test/none"); !errors.Is(err, iofs.ErrNotExist) {
 		t.Errorf("listing a missing directory: %v; want not-exist", err)
+	}
+}
+
+// listCounter is a storage that counts the listings of one directory.
+type listCounter struct {
+	certmagic.Storage
+	dir string
+	n   atomic.Int32
+}
+
+func (l *listCounter) List(ctx context.Context, prefix string, recursive bool) ([]string, error) {
+	if prefix == l.dir {
+		l.n.Add(1)
+	}
+	return l.Storage.List(ctx, prefix, recursive)
+}
+
+// TestStorageClaimListsTheQueueRarely checks that the worker's claims list
+// the queue's minutes once per queueRelist, which in storages that keep
+// keys flat scans every entry, and still find what another instance queues
+// in the minutes behind.
+func TestStorageClaimListsTheQueueRarely(t *testing.T) {
+	clock := storetest.NewClock(storetest.Epoch)
+	fs := &certmagic.FileStorage{Path: t.TempDir()}
+	queue := &listCounter{Storage: fs, dir: "bot_handoff/test/tq"}
+	a := newStorageStore(queue, "bot_handoff/test", clock.Now)
+	b := newStorageStore(&listCounter{Storage: fs}, "bot_handoff/test", clock.Now)
+	ctx := context.Background()
+
+	claim := func(want ...string) {
+		t.Helper()
+		got, err := a.Claim(ctx, clock.Now(), time.Minute, 10)
+		if err != nil || !slices.Equal(got, want) {
+			t.Fatalf("claim at %v: %q, %v; want %q", clock.Now().Sub(storetest.Epoch), got, err, want)
+		}
+		for _, k := range got { // done, as the worker's handling of a key ends
+			if err := a.Apply(ctx, flow.Unschedule(k)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	claim()
+	for i := range int(queueRelist/time.Minute) - 1 {
+		clock.Advance(time.Minute)
+		key := "d/" + strconv.Itoa(i)
+		if err := b.Apply(ctx, flow.Schedule(key, clock.Now().Add(-time.Minute))); err != nil {
+			t.Fatal(err)
+		}
+		claim(key)
+	}
+	if n := queue.n.Load(); n != 1 {
+		t.Errorf("the queue was listed %d times in %v; want once", n, queueRelist-time.Minute)
+	}
+
+	clock.Advance(time.Minute)
+	claim()
+	if n := queue.n.Load(); n != 2 {
+		t.Errorf("the queue was listed %d times after %v; want twice", n, queueRelist)
 	}
 }

@@ -77,6 +77,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ClaimLease", testClaimLease},
 		{"ClaimNoLease", testClaimNoLease},
 		{"ClaimLimit", testClaimLimit},
+		{"ClaimOverADay", testClaimOverADay},
 		{"TimersPrefixAndCount", testTimersPrefix},
 		{"RevisionsNeverReused", testRevisionsNeverReused},
 		{"ConcurrentCreate", testConcurrentCreate},

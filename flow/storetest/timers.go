@@ -116,6 +116,54 @@ func testClaimLimit(e *env) {
 	}
 }
 
+// testClaimOverADay runs a worker that claims once a minute through a day,
+// then stops for hours, with timers spread over that time and some added
+// on the way, due before the clock's minute: each is claimed once, in the
+// first claim at or after its time.
+func testClaimOverADay(e *env) {
+	t0 := e.now()
+	dues := map[string]time.Time{}
+	for _, d := range []time.Duration{time.Minute, 90 * time.Second, 30 * time.Minute,
+		2 * time.Hour, 20 * time.Hour, 24*time.Hour + time.Minute, 30 * time.Hour} {
+		key := fmt.Sprintf("f/%d", d/time.Second)
+		dues[key] = t0.Add(d)
+		e.mustApply(flow.Schedule(key, dues[key]))
+	}
+
+	claimed := map[string]bool{}
+	claim := func() {
+		e.Helper()
+		for _, k := range e.claim(0, 100) {
+			if claimed[k] || e.now().Before(dues[k]) {
+				e.Fatalf("at %v: %s claimed again or before %v", e.now().Sub(t0), k,
+					dues[k].Sub(t0))
+			}
+			claimed[k] = true
+			e.mustApply(flow.Unschedule(k))
+		}
+		for k, due := range dues {
+			if !claimed[k] && !e.now().Before(due.Add(time.Minute)) {
+				e.Fatalf("at %v: %s, due at %v, not claimed", e.now().Sub(t0), k, due.Sub(t0))
+			}
+		}
+	}
+	for i := range 25 * 60 {
+		claim()
+		if i%97 == 0 {
+			// A timer set late, already due, as a delivery's first attempt is.
+			key := fmt.Sprintf("d/%d", i)
+			dues[key] = e.now().Add(-40 * time.Second)
+			e.mustApply(flow.Schedule(key, dues[key]))
+		}
+		e.clock.Advance(time.Minute)
+	}
+	e.clock.Advance(6 * time.Hour)
+	claim()
+	if len(claimed) != len(dues) {
+		e.Fatalf("claimed %d of %d timers", len(claimed), len(dues))
+	}
+}
+
 func testTimersPrefix(e *env) {
 	t0 := e.now()
 	var ops []flow.Op

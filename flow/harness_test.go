@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -157,21 +155,12 @@ func (e *env) linkFor(aud string, opts ...func(*flow.Link)) string {
 
 // browser is an HTTP client with its own cookies that does not follow
 // redirects.
-func (e *env) browser() *http.Client {
-	jar, _ := cookiejar.New(nil)
-	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	}}
-}
+func (e *env) browser() *http.Client { return flowtest.Browser() }
 
 // open posts the continue form for a link token.
 func (e *env) open(b *http.Client, token string) *http.Response {
 	e.t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, e.server.URL+"/handoff/start",
-		strings.NewReader(url.Values{"t": {token}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", e.server.URL)
-	resp, err := b.Do(req)
+	resp, err := flowtest.ContinueToken(b, e.server.URL+"/handoff/start", token)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -4,9 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -97,16 +95,8 @@ func (c *cluster) signIn() (*http.Client, string) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	jar, _ := cookiejar.New(nil)
-	b := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	}}
-	token, _ := url.QueryUnescape(link[strings.Index(link, "t=")+2:])
-	req, _ := http.NewRequest(http.MethodPost, c.srv.URL+"/handoff/start",
-		strings.NewReader(url.Values{"t": {token}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", c.srv.URL)
-	resp, err := b.Do(req)
+	b := flowtest.Browser()
+	resp, err := flowtest.Continue(b, link)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -6,9 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -77,16 +75,8 @@ func (s *shop) start(data map[string]any) (*http.Client, *http.Response) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	jar, _ := cookiejar.New(nil)
-	b := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	}}
-	token, _ := url.QueryUnescape(link[strings.Index(link, "t=")+2:])
-	req, _ := http.NewRequest(http.MethodPost, s.server.URL+"/handoff/start",
-		strings.NewReader(url.Values{"t": {token}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", s.server.URL)
-	resp, err := b.Do(req)
+	b := flowtest.Browser()
+	resp, err := flowtest.Continue(b, link)
 	if err != nil {
 		s.t.Fatal(err)
 	}

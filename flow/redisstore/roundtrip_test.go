@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/bothandoff/caddy-bothandoff/botkit"
 	"github.com/bothandoff/caddy-bothandoff/flow"
+	"github.com/bothandoff/caddy-bothandoff/flow/flowtest"
 	"github.com/bothandoff/caddy-bothandoff/internal/redistest"
 )
 
@@ -142,10 +142,7 @@ func (h *engineEnv) runFlow(t *testing.T, user string, measure func(string, func
 	if err != nil {
 		t.Fatal(err)
 	}
-	jar, _ := cookiejar.New(nil)
-	b := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	}}
+	b := flowtest.Browser()
 	do := func(method, u string, body io.Reader) string {
 		req, _ := http.NewRequest(method, u, body)
 		if body != nil {

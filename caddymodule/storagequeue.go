@@ -149,8 +149,8 @@ func (s *storageStore) claimBucket(ctx context.Context, bucket string, now time.
 	if err != nil {
 		return nil, err
 	}
-	if len(entries) == 0 && path.Base(bucket) < fmt.Sprintf("%012d", now.Unix()/60-5) {
-		_ = s.w.del(ctx, bucket) // an old, empty minute
+	if len(entries) == 0 && path.Base(bucket) < fmt.Sprintf("%012d", now.Unix()/60-queueSkew) {
+		_ = s.w.del(ctx, bucket) // an old, empty minute, past any writer's reach
 	}
 
 	var keys []string

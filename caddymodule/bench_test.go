@@ -17,6 +17,7 @@ import (
 	"github.com/caddyserver/certmagic"
 
 	"github.com/bothandoff/caddy-bothandoff/flow"
+	"github.com/bothandoff/caddy-bothandoff/flow/boltstore"
 	"github.com/bothandoff/caddy-bothandoff/flow/oauth"
 )
 
@@ -29,7 +30,7 @@ var benchSecret = []byte("0123456789abcdef0123456789abcdef-bench")
 
 // storageEngine returns an engine with an oauth flow on a storage store in
 // dir, and a signer for its links.
-func storageEngine(b *testing.B, dir string) (*flow.Engine, flow.Signer, time.Time) {
+func storageEngine(b *testing.B, dir, layout string) (*flow.Engine, flow.Signer, time.Time) {
 	b.Helper()
 	now := time.Now().Truncate(time.Second)
 	clock := func() time.Time { return now }
@@ -46,7 +47,7 @@ func storageEngine(b *testing.B, dir string) (*flow.Engine, flow.Signer, time.Ti
 	if err != nil {
 		b.Fatal(err)
 	}
-	st := newStorageStore(&certmagic.FileStorage{Path: dir}, "bot_handoff/bench", clock)
+	st := storageLayout(b, dir, layout, clock)
 	off := flow.Rate{N: -1}
 	e, err := flow.New(flow.Config{
 		Audience: benchAudience, Verifier: v, Store: st, Keys: kr, Now: clock,
@@ -100,12 +101,34 @@ func startAll(b *testing.B, e *flow.Engine, s flow.Signer, now time.Time, worker
 	wg.Wait()
 }
 
+// storageLayouts are the storage store's two layouts on the local file
+// system: the database, and a file per key (shared).
+var storageLayouts = []string{"database", "files"}
+
+// storageLayout opens the storage store in dir, in one of storageLayouts.
+func storageLayout(b *testing.B, dir, layout string, now func() time.Time) flow.Store {
+	b.Helper()
+	if layout == "files" {
+		return newStorageStore(&certmagic.FileStorage{Path: dir}, "bot_handoff/bench", now)
+	}
+	db, err := boltstore.Open(filepath.Join(dir, dbFile), boltstore.Options{Now: now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
 // BenchmarkStorageStart opens flows of an oauth flow on the storage store
 // from 16 concurrent clients; the time per op includes signing the link.
 func BenchmarkStorageStart(b *testing.B) {
-	e, s, now := storageEngine(b, b.TempDir())
-	b.ResetTimer()
-	startAll(b, e, s, now, 16)
+	for _, layout := range storageLayouts {
+		b.Run(layout, func(b *testing.B) {
+			e, s, now := storageEngine(b, b.TempDir(), layout)
+			b.ResetTimer()
+			startAll(b, e, s, now, 16)
+		})
+	}
 }
 
 // BenchmarkStoragePendingFlowDisk opens b.N oauth flows on the storage
@@ -113,20 +136,24 @@ func BenchmarkStorageStart(b *testing.B) {
 // (file sizes) and as allocated by the file system (blocks), locks
 // excluded. Run it with -benchtime 10000x and 100000x.
 func BenchmarkStoragePendingFlowDisk(b *testing.B) {
-	dir := b.TempDir()
-	e, s, now := storageEngine(b, dir)
-	b.ResetTimer()
-	startAll(b, e, s, now, 8)
-	b.StopTimer()
+	for _, layout := range storageLayouts {
+		b.Run(layout, func(b *testing.B) {
+			dir := b.TempDir()
+			e, s, now := storageEngine(b, dir, layout)
+			b.ResetTimer()
+			startAll(b, e, s, now, 8)
+			b.StopTimer()
 
-	files, size, blocks, err := diskUsage(filepath.Join(dir, "bot_handoff"))
-	if err != nil {
-		b.Fatal(err)
+			files, size, blocks, err := diskUsage(dir)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n := float64(b.N)
+			b.ReportMetric(float64(files)/n, "files/flow")
+			b.ReportMetric(float64(size)/n, "B/flow")
+			b.ReportMetric(float64(blocks)/n, "disk-B/flow")
+		})
 	}
-	n := float64(b.N)
-	b.ReportMetric(float64(files)/n, "files/flow")
-	b.ReportMetric(float64(size)/n, "B/flow")
-	b.ReportMetric(float64(blocks)/n, "disk-B/flow")
 }
 
 // diskUsage counts the files under root, their bytes, and the bytes the

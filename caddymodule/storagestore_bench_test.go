@@ -13,6 +13,8 @@ import (
 	"github.com/bothandoff/caddy-bothandoff/flow/storetest"
 )
 
+// BenchmarkStorageStore measures the file-per-key layout; the database's
+// figures come from flow/boltstore's BenchmarkStore.
 func BenchmarkStorageStore(b *testing.B) {
 	storetest.Bench(b, func(b *testing.B, now func() time.Time) flow.Store {
 		return newStorageStore(&certmagic.FileStorage{Path: b.TempDir()}, "bot_handoff/bench", now)
@@ -20,23 +22,31 @@ func BenchmarkStorageStore(b *testing.B) {
 }
 
 // BenchmarkStorageBytesPerFlow reports the disk a pending flow takes in the
-// file system storage: the bytes of its files, and the blocks the file
-// system gives them. Run it with -benchtime 1x.
+// file system storage, in each layout: the bytes of its files, and the
+// blocks the file system gives them. Run it with -benchtime 1x.
 func BenchmarkStorageBytesPerFlow(b *testing.B) {
 	const n = 2_000
-	b.Run(storetest.Count(n), func(b *testing.B) {
-		for range b.N {
-			dir := b.TempDir()
-			st := newStorageStore(&certmagic.FileStorage{Path: dir}, "bot_handoff/bench", nil)
-			storetest.Fill(b, st, 0, n, time.Now())
-			_, size, blocks, err := diskUsage(dir)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportMetric(float64(size)/n, "B/flow")
-			b.ReportMetric(float64(blocks)/n, "disk-B/flow")
+	for _, layout := range storageLayouts {
+		b.Run(layout+"/"+storetest.Count(n), func(b *testing.B) {
+			bytesPerFlow(b, layout, n)
+		})
+	}
+}
+
+// bytesPerFlow fills a store of the layout with n pending flows and reports
+// their disk usage.
+func bytesPerFlow(b *testing.B, layout string, n int) {
+	for range b.N {
+		dir := b.TempDir()
+		st := storageLayout(b, dir, layout, nil)
+		storetest.Fill(b, st, 0, n, time.Now())
+		_, size, blocks, err := diskUsage(dir)
+		if err != nil {
+			b.Fatal(err)
 		}
-	})
+		b.ReportMetric(float64(size)/float64(n), "B/flow")
+		b.ReportMetric(float64(blocks)/float64(n), "disk-B/flow")
+	}
 }
 
 // BenchmarkFileCreate times what the store's local file path does for every

@@ -7,6 +7,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/certmagic"
+	"go.uber.org/zap"
 
 	"github.com/bothandoff/caddy-bothandoff/flow"
 )
@@ -17,16 +18,31 @@ func init() {
 
 // StorageStore keeps flows in Caddy's configured storage, the file system
 // unless the operator chose another, under bot_handoff/. Flows survive
-// restarts and reloads, and instances sharing the storage share the flows.
+// restarts and reloads.
+//
+// On the local file system, each handler's flows are one database file,
+// which one Caddy process holds at a time. In any other storage, and with
+// shared, each key is a file of its own, and instances sharing the storage
+// share the flows.
 type StorageStore struct {
 	// SweepInterval is how often values past their lifetime are removed.
 	// Default: 10m.
 	SweepInterval caddy.Duration `json:"sweep_interval,omitempty"`
 
+	// Shared keeps a file per key on the local file system too, for Caddy
+	// processes that share one storage directory, on one machine or over
+	// a network file system. It is much slower than the database. Flows
+	// move between the two layouts when the setting changes. Default:
+	// false.
+	Shared bool `json:"shared,omitempty"`
+
 	storage certmagic.Storage
+	logger  *zap.Logger
 	ctx     context.Context
 	cancel  context.CancelFunc
-	stores  []*storageStore
+	files   []*storageStore
+	dbs     []string
+	layouts []string
 }
 
 // CaddyModule returns the Caddy module information.
@@ -40,19 +56,36 @@ func (StorageStore) CaddyModule() caddy.ModuleInfo {
 // Provision takes Caddy's storage.
 func (s *StorageStore) Provision(ctx caddy.Context) error {
 	s.storage = ctx.Storage()
+	s.logger = ctx.Logger()
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return nil
 }
 
 // Store implements StoreModule, and starts the sweeper of the namespace.
 func (s *StorageStore) Store(namespace string) (flow.Store, error) {
-	st := newStorageStore(s.storage, "bot_handoff/"+namespace, nil)
-	s.stores = append(s.stores, st)
-	go s.sweepEvery(st, durationOr(s.SweepInterval, 10*time.Minute))
+	base := "bot_handoff/" + namespace
+	every := durationOr(s.SweepInterval, 10*time.Minute)
+	if fs, ok := s.storage.(*certmagic.FileStorage); ok && !s.Shared {
+		db, err := s.openDatabase(fs, base)
+		if err != nil {
+			return nil, err
+		}
+		go s.sweepEvery(every, func(ctx context.Context) { _, _ = db.Sweep(ctx) })
+		return db, nil
+	}
+
+	st := newStorageStore(s.storage, base, nil)
+	s.files = append(s.files, st)
+	if fs, ok := s.storage.(*certmagic.FileStorage); ok {
+		if err := s.leaveDatabase(fs, st); err != nil {
+			return nil, err
+		}
+	}
+	go s.sweepEvery(every, func(ctx context.Context) { _ = st.sweep(ctx) })
 	return st, nil
 }
 
-func (s *StorageStore) sweepEvery(st *storageStore, every time.Duration) {
+func (s *StorageStore) sweepEvery(every time.Duration, sweep func(context.Context)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -60,18 +93,26 @@ func (s *StorageStore) sweepEvery(st *storageStore, every time.Duration) {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
-			_ = st.sweep(s.ctx)
+			sweep(s.ctx)
 		}
 	}
 }
 
-// Cleanup stops the sweepers and closes the stores' files.
+// Cleanup stops the sweepers, closes the stores' files, and lets go of
+// the databases, which close once no configuration of the process uses
+// them.
 func (s *StorageStore) Cleanup() error {
 	if s.cancel != nil {
 		s.cancel()
 	}
-	for _, st := range s.stores {
+	for _, st := range s.files {
 		_ = st.w.close()
+	}
+	for _, path := range s.dbs {
+		_, _ = databases.Delete(path)
+	}
+	for _, dir := range s.layouts {
+		_, _ = fileLayouts.Delete(dir)
 	}
 	return nil
 }
@@ -80,6 +121,7 @@ func (s *StorageStore) Cleanup() error {
 //
 //	store storage {
 //		sweep_interval DURATION
+//		shared
 //	}
 func (s *StorageStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // storage
@@ -88,6 +130,13 @@ func (s *StorageStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	return parseBlock(d, map[string]func(*caddyfile.Dispenser) error{
 		"sweep_interval": func(d *caddyfile.Dispenser) error { return durationArg(d, &s.SweepInterval) },
+		"shared": func(d *caddyfile.Dispenser) error {
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			s.Shared = true
+			return nil
+		},
 	})
 }
 

@@ -30,14 +30,16 @@ func TestMetricsLogsAndHealth(t *testing.T) {
 	}
 	s.hooks.waitEvents(t, 1)
 
-	metrics := scrape(t, s.caddy)
+	// The bot has the event before the worker counts its delivery.
+	delivered := `caddy_bot_handoff_deliveries_total{outcome="delivered",signal="webhook"} 1`
+	metrics := scrapeUntil(t, s.caddy, delivered)
 	for _, want := range []string{
 		`caddy_bot_handoff_flows_total{flow="checkout",kind="site",status="pending"} 1`,
 		`caddy_bot_handoff_flows_total{flow="checkout",kind="site",status="completed"} 1`,
 		`caddy_bot_handoff_flows_total{flow="checkout",kind="site",status="verified"} 1`,
 		`caddy_bot_handoff_verify_attempts_total{flow="checkout",outcome="invalid_code"} 1`,
 		`caddy_bot_handoff_verify_attempts_total{flow="checkout",outcome="verified"} 1`,
-		`caddy_bot_handoff_deliveries_total{outcome="delivered",signal="webhook"} 1`,
+		delivered,
 		`caddy_bot_handoff_step_duration_seconds_count{flow="checkout",step="start"} 1`,
 		`caddy_bot_handoff_outbox_pending{handler=`,
 		`caddy_bot_handoff_store_up{handler=`,
@@ -172,6 +174,19 @@ func ownLines(logs string) string {
 		}
 	}
 	return b.String()
+}
+
+// scrapeUntil reads Caddy's metrics until they contain mark, or the wait
+// runs out, and returns the last read.
+func scrapeUntil(t *testing.T, c *Caddy, mark string) string {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	metrics := scrape(t, c)
+	for !strings.Contains(metrics, mark) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		metrics = scrape(t, c)
+	}
+	return metrics
 }
 
 // scrape reads Caddy's metrics from its admin endpoint.

@@ -1,0 +1,234 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	iofs "io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/certmagic"
+	"go.uber.org/zap"
+
+	"github.com/bothandoff/caddy-bothandoff/flow"
+	"github.com/bothandoff/caddy-bothandoff/flow/boltstore"
+)
+
+// On the local file system, the storage store keeps each handler's flows in
+// one database, bot_handoff/NAMESPACE/store.db under the storage's
+// directory: a write is a few pages of one file and a sync shared with the
+// writes around it, where a file per key costs a file creation per key.
+// With shared, it keeps a file per key, as in every other storage. Flows
+// move from one layout to the other when a process opens a handler's store
+// in the other layout; a reload cannot change the layout, as the old
+// configuration still serves from the old one until it stops.
+
+// dbFile is the database's name in a handler's directory.
+const dbFile = "store.db"
+
+// dbLockTimeout is how long a process waits for another to let go of a
+// database before it gives up.
+var dbLockTimeout = 10 * time.Second
+
+var (
+	// databases are the process's open databases, by path: a reload's
+	// new configuration takes the one its old configuration holds.
+	databases = caddy.NewUsagePool()
+	// fileLayouts are the handler directories the process's
+	// configurations use with a file per key.
+	fileLayouts = caddy.NewUsagePool()
+)
+
+// openDB is a pooled database, closed when its last user lets it go.
+type openDB struct{ *boltstore.Store }
+
+func (d openDB) Destruct() error { return d.Close() }
+
+// inUse is a pooled directory of the file layout, which holds nothing open.
+type inUse struct{}
+
+func (inUse) Destruct() error { return nil }
+
+// openDatabase returns the database of the handler's directory base, moving
+// into it the flows of the file layout, if there are any.
+func (s *StorageStore) openDatabase(fs *certmagic.FileStorage, base string) (*boltstore.Store, error) {
+	dir := filepath.Join(fs.Path, filepath.FromSlash(base))
+	path := filepath.Join(dir, dbFile)
+	if n, _ := fileLayouts.References(dir); n > 0 {
+		return nil, errors.New("store storage: the running configuration keeps a file per " +
+			"key (shared); restart Caddy to move the flows into the database")
+	}
+
+	v, _, err := databases.LoadOrNew(path, func() (caddy.Destructor, error) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+		db, err := boltstore.Open(path, boltstore.Options{LockTimeout: dbLockTimeout})
+		if err != nil {
+			return nil, fmt.Errorf("%w (Caddy processes sharing a storage directory need "+
+				"store storage { shared }, or store redis)", err)
+		}
+		if err := s.moveFilesInto(fs, base, db); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+		return openDB{db}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening the storage store: %w", err)
+	}
+	s.dbs = append(s.dbs, path)
+	return v.(openDB).Store, nil
+}
+
+// moveFilesInto moves the flows of the file layout under base into db, and
+// then removes the files.
+func (s *StorageStore) moveFilesInto(fs *certmagic.FileStorage, base string, db flow.Store) error {
+	dir := filepath.Join(fs.Path, filepath.FromSlash(base))
+	if !exists(filepath.Join(dir, "kv")) && !exists(filepath.Join(dir, "ti")) {
+		return nil
+	}
+	files := newStorageStore(fs, base, nil)
+	defer files.w.close()
+
+	ctx := context.Background()
+	n, err := moveFlows(ctx, files.dump, db, time.Now())
+	if err != nil {
+		return fmt.Errorf("moving the flows of %s into the database: %w", dir, err)
+	}
+	for _, sub := range []string{"kv", "ti", "tq", "locks", "tmp"} {
+		if err := os.RemoveAll(filepath.Join(dir, sub)); err != nil {
+			return fmt.Errorf("removing the moved files: %w", err)
+		}
+	}
+	s.logger.Info("moved the storage store's keys from files into its database",
+		zap.String("directory", dir), zap.Int("keys", n))
+	return nil
+}
+
+// leaveDatabase moves the flows of the handler's database, if it has one,
+// into the file layout of st, and removes the database.
+func (s *StorageStore) leaveDatabase(fs *certmagic.FileStorage, st *storageStore) error {
+	dir := filepath.Join(fs.Path, filepath.FromSlash(st.base))
+	if _, _, err := fileLayouts.LoadOrNew(dir, func() (caddy.Destructor, error) {
+		return inUse{}, nil
+	}); err != nil {
+		return err
+	}
+	s.layouts = append(s.layouts, dir)
+
+	path := filepath.Join(dir, dbFile)
+	if !exists(path) {
+		return nil
+	}
+	if n, _ := databases.References(path); n > 0 {
+		return errors.New("store storage: the running configuration keeps its flows in a " +
+			"database; restart Caddy to move them into a file per key (shared)")
+	}
+	db, err := boltstore.Open(path, boltstore.Options{LockTimeout: time.Second})
+	if err != nil {
+		return fmt.Errorf("opening the storage store's database to move its flows: %w", err)
+	}
+	n, err := moveFlows(context.Background(), db.Dump, st, time.Now())
+	_ = db.Close()
+	if err != nil {
+		return fmt.Errorf("moving the flows of %s into files: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("removing the moved database: %w", err)
+	}
+	s.logger.Info("moved the storage store's keys from its database into files",
+		zap.String("directory", dir), zap.Int("keys", n))
+	return nil
+}
+
+// A dumpFunc calls entry for every live value of a store and timer for
+// every timer.
+type dumpFunc func(ctx context.Context, entry func(key string, value []byte, exp time.Time) error,
+	timer func(key string, due time.Time) error) error
+
+// moveFlows writes what dump lists into to, keeping lifetimes and timers,
+// and returns how many keys it wrote. A key to already holds is left as it
+// is, so a move cut short can run again.
+func moveFlows(ctx context.Context, dump dumpFunc, to flow.Store, now time.Time) (int, error) {
+	n := 0
+	entry := func(key string, value []byte, exp time.Time) error {
+		var ttl time.Duration
+		if !exp.IsZero() {
+			if ttl = exp.Sub(now); ttl <= 0 {
+				return nil
+			}
+		}
+		err := to.Apply(ctx, flow.Create(key, value, ttl))
+		if errors.Is(err, flow.ErrConflict) {
+			return nil
+		}
+		n++
+		return err
+	}
+	timer := func(key string, due time.Time) error {
+		return to.Apply(ctx, flow.Schedule(key, due))
+	}
+	return n, dump(ctx, entry, timer)
+}
+
+// dump lists the file layout: the values under kv/, walked to every depth
+// as keys hold slashes, and the timers under ti/.
+func (s *storageStore) dump(ctx context.Context, entry func(string, []byte, time.Time) error,
+	timer func(string, time.Time) error) error {
+	var walk func(dir string) error
+	walk = func(dir string) error {
+		paths, err := s.list(ctx, dir)
+		if err != nil {
+			return err
+		}
+		for _, p := range paths {
+			if info, err := s.st.Stat(ctx, p); err == nil && !info.IsTerminal {
+				if err := walk(p); err != nil {
+					return err
+				}
+				continue
+			}
+			key := strings.TrimPrefix(p, s.base+"/kv/")
+			ent, exp, err := s.load(ctx, key)
+			if errors.Is(err, flow.ErrNotFound) {
+				continue
+			}
+			if err == nil {
+				err = entry(key, ent.Value, exp)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := walk(s.base + "/kv"); err != nil {
+		return err
+	}
+
+	paths, err := s.list(ctx, s.base+"/ti")
+	if err != nil {
+		return err
+	}
+	for _, p := range paths {
+		key := unescKey(filepath.Base(p))
+		n, ok, err := s.timer(ctx, key)
+		if err == nil && ok {
+			err = timer(key, time.Unix(0, n))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return !errors.Is(err, iofs.ErrNotExist)
+}

@@ -74,6 +74,7 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"link key kind", "link_key password x", "link_key must be secret or public_key"},
 		{"link key id", "link_key secret x kid 1", "expected id KID"},
 		{"unknown store", "store floppy", "unknown module http.handlers.bot_handoff.stores.floppy"},
+		{"shared with an argument", "store storage {\n\t\t\tshared yes\n\t\t}", "wrong argument count"},
 		{"unknown flow kind", "payment shop paypal {\n\t\t}", "unknown module"},
 		{"site unknown option", "site checkout {\n\t\t\tgo /x\n\t\t}", `unrecognized subdirective "go"`},
 		{"site repeated option", "site checkout {\n\t\t\tto /x\n\t\t\tto /y\n\t\t}", `subdirective "to" given twice`},

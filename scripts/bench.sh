@@ -83,6 +83,7 @@ for n in "${memory[@]}"; do
 done
 for n in "${disk[@]}"; do
 	gobench -bench '^BenchmarkStoragePendingFlowDisk$' -benchtime "${n}x" ./caddymodule/ |
-		awk -v n="$n" '{printf "| storage (disk) | %s | %s files, %s B written, %s B allocated |\n",
-			n, $9, $5, $7}'
+		awk -v n="$n" '{split($1, name, "[/-]")
+			printf "| storage, %s (disk) | %s | %s files, %s B written, %s B allocated |\n",
+				name[2], n, $9, $5, $7}'
 done

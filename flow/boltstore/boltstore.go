@@ -23,15 +23,37 @@ import (
 
 // Buckets of the database.
 var (
-	// kvBucket maps a key to its entry: revision, expiry, value.
+	// kvBucket holds a key's entry (revision, expiry, value) at key ‖ 0,
+	// and its timer's due time at key ‖ 1: side by side, as the engine
+	// writes the two together, so that a write touches one page for both.
 	kvBucket = []byte("kv")
 	// exBucket indexes the entries that expire: expiry ‖ key → nothing.
 	exBucket = []byte("ex")
-	// tiBucket maps a key to its timer's due time.
-	tiBucket = []byte("ti")
 	// tqBucket orders the timers: due ‖ key → nothing.
 	tqBucket = []byte("tq")
 )
+
+// Tags that end a key in kvBucket.
+const (
+	entryTag byte = 0
+	timerTag byte = 1
+)
+
+// tagged is key ‖ tag, a key of kvBucket.
+func tagged(key string, tag byte) []byte {
+	b := make([]byte, len(key)+1)
+	copy(b, key)
+	b[len(key)] = tag
+	return b
+}
+
+// untag splits a key of kvBucket.
+func untag(k []byte) (string, byte, bool) {
+	if len(k) == 0 {
+		return "", 0, false
+	}
+	return string(k[:len(k)-1]), k[len(k)-1], true
+}
 
 // ErrClosed is returned by calls on a closed store.
 var ErrClosed = errors.New("boltstore: store closed")
@@ -84,7 +106,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{kvBucket, exBucket, tiBucket, tqBucket} {
+		for _, name := range [][]byte{kvBucket, exBucket, tqBucket} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -247,31 +269,31 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 var _ flow.Store = (*Store)(nil)
 
 // Dump calls entry for every live entry and timer for every timer, in the
-// order of their keys, from one consistent view of the store: what moving
+// order of their keys (a key's entry before its timer), from one consistent view of the store: what moving
 // its contents into another store takes. A zero expiry is none.
 func (s *Store) Dump(ctx context.Context, entry func(key string, value []byte, expires time.Time) error,
 	timer func(key string, due time.Time) error) error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		now := s.now().UnixNano()
-		err := tx.Bucket(kvBucket).ForEach(func(k, v []byte) error {
+		return tx.Bucket(kvBucket).ForEach(func(k, v []byte) error {
+			key, tag, ok := untag(k)
+			switch {
+			case !ok || ctx.Err() != nil:
+				return ctx.Err()
+			case tag == timerTag && len(v) == 8:
+				return timer(key, time.Unix(0, int64(binary.BigEndian.Uint64(v))))
+			case tag != entryTag:
+				return nil
+			}
 			e, ok := decodeEntry(v)
 			if !ok || (e.exp != 0 && now >= e.exp) {
-				return ctx.Err()
+				return nil
 			}
 			var exp time.Time
 			if e.exp != 0 {
 				exp = time.Unix(0, e.exp)
 			}
-			return entry(string(k), append([]byte(nil), e.value...), exp)
-		})
-		if err != nil {
-			return err
-		}
-		return tx.Bucket(tiBucket).ForEach(func(k, v []byte) error {
-			if len(v) != 8 {
-				return ctx.Err()
-			}
-			return timer(string(k), time.Unix(0, int64(binary.BigEndian.Uint64(v))))
+			return entry(key, append([]byte(nil), e.value...), exp)
 		})
 	})
 }

@@ -193,3 +193,22 @@ func TestClosedStoreRefuses(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 }
+
+// TestTimersPrefixIsTheKeys checks that a prefix matches keys, not the
+// tagged keys the database keeps: a key's own tag does not bring it under
+// a prefix longer than the key.
+func TestTimersPrefixIsTheKeys(t *testing.T) {
+	ctx := context.Background()
+	st := open(t, filepath.Join(t.TempDir(), "store.db"), nil)
+	due := time.Now().Truncate(time.Millisecond)
+	err := st.Apply(ctx, flow.Create("d/x", []byte("v"), 0), flow.Schedule("d/x", due),
+		flow.Schedule("d/x2", due))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for prefix, want := range map[string]int{"d/": 2, "d/x": 2, "d/x2": 1, "d/x\x01": 0, "d/x\x00": 0} {
+		if _, n, err := st.Timers(ctx, prefix, 10); err != nil || n != want {
+			t.Errorf("Timers(%q) counted %d, %v; want %d", prefix, n, err, want)
+		}
+	}
+}

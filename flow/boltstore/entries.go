@@ -31,7 +31,7 @@ func decodeEntry(b []byte) (entry, bool) {
 // live returns the entry at key unless it is absent or past its expiry.
 // Its value is only valid within tx.
 func live(tx *bolt.Tx, key string, now time.Time) (entry, bool) {
-	e, ok := decodeEntry(tx.Bucket(kvBucket).Get([]byte(key)))
+	e, ok := decodeEntry(tx.Bucket(kvBucket).Get(tagged(key, entryTag)))
 	if !ok || (e.exp != 0 && now.UnixNano() >= e.exp) {
 		return entry{}, false
 	}
@@ -63,7 +63,7 @@ func putEntry(tx *bolt.Tx, key string, value []byte, ttl time.Duration, now time
 	binary.BigEndian.PutUint64(b[:8], rev)
 	binary.BigEndian.PutUint64(b[8:16], uint64(exp))
 	copy(b[entryHeader:], value)
-	return kv.Put([]byte(key), b)
+	return kv.Put(tagged(key, entryTag), b)
 }
 
 // deleteEntry removes key and its expiry.
@@ -71,12 +71,12 @@ func deleteEntry(tx *bolt.Tx, key string) error {
 	if err := unindexExpiry(tx, key); err != nil {
 		return err
 	}
-	return tx.Bucket(kvBucket).Delete([]byte(key))
+	return tx.Bucket(kvBucket).Delete(tagged(key, entryTag))
 }
 
 // unindexExpiry removes the expiry index entry of the value at key, if any.
 func unindexExpiry(tx *bolt.Tx, key string) error {
-	old, ok := decodeEntry(tx.Bucket(kvBucket).Get([]byte(key)))
+	old, ok := decodeEntry(tx.Bucket(kvBucket).Get(tagged(key, entryTag)))
 	if !ok || old.exp == 0 {
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -12,8 +13,9 @@ import (
 	"github.com/bothandoff/caddy-bothandoff/flow"
 )
 
-// A key's timer is its due time in tiBucket, and the same time in the
-// order of tqBucket; the two change together, in one transaction.
+// A key's timer is its due time in kvBucket, beside its entry, and the same
+// time in the order of tqBucket; the two change together, in one
+// transaction.
 
 // setTimer moves key's timer to due.
 func setTimer(tx *bolt.Tx, key string, due time.Time) error {
@@ -23,7 +25,7 @@ func setTimer(tx *bolt.Tx, key string, due time.Time) error {
 	n := due.UnixNano()
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], uint64(n))
-	if err := tx.Bucket(tiBucket).Put([]byte(key), b[:]); err != nil {
+	if err := tx.Bucket(kvBucket).Put(tagged(key, timerTag), b[:]); err != nil {
 		return err
 	}
 	return tx.Bucket(tqBucket).Put(timeKey(n, key), nil)
@@ -31,24 +33,17 @@ func setTimer(tx *bolt.Tx, key string, due time.Time) error {
 
 // clearTimer removes key's timer, if it has one.
 func clearTimer(tx *bolt.Tx, key string) error {
-	ti := tx.Bucket(tiBucket)
-	n, ok := timerOf(ti, key)
-	if !ok {
+	kv := tx.Bucket(kvBucket)
+	k := tagged(key, timerTag)
+	b := kv.Get(k)
+	if len(b) != 8 {
 		return nil
 	}
+	n := int64(binary.BigEndian.Uint64(b))
 	if err := tx.Bucket(tqBucket).Delete(timeKey(n, key)); err != nil {
 		return err
 	}
-	return ti.Delete([]byte(key))
-}
-
-// timerOf reads key's due time, in Unix nanoseconds.
-func timerOf(ti *bolt.Bucket, key string) (int64, bool) {
-	b := ti.Get([]byte(key))
-	if len(b) != 8 {
-		return 0, false
-	}
-	return int64(binary.BigEndian.Uint64(b)), true
+	return kv.Delete(k)
 }
 
 // Claim implements flow.Store: it reads the due timers from the front of
@@ -94,11 +89,14 @@ func (s *Store) Timers(ctx context.Context, prefix string, limit int) ([]flow.Ti
 	var out []flow.Timer
 	err := s.db.View(func(tx *bolt.Tx) error {
 		p := []byte(prefix)
-		c := tx.Bucket(tiBucket).Cursor()
+		c := tx.Bucket(kvBucket).Cursor()
 		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
-			if len(v) == 8 {
+			// The entries between the timers are skipped; so is a key
+			// that only its tag brings under the prefix.
+			key, tag, _ := untag(k)
+			if tag == timerTag && len(v) == 8 && strings.HasPrefix(key, prefix) {
 				due := time.Unix(0, int64(binary.BigEndian.Uint64(v)))
-				out = append(out, flow.Timer{Key: string(k), Due: due})
+				out = append(out, flow.Timer{Key: key, Due: due})
 			}
 		}
 		return nil

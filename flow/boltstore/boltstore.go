@@ -14,6 +14,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -74,10 +75,11 @@ type Store struct {
 	db  *bolt.DB
 	now func() time.Time
 
-	calls    chan *call
-	quit     chan struct{}
-	stopped  chan struct{}
-	maxBatch int
+	calls     chan *call
+	quit      chan struct{}
+	stopped   chan struct{}
+	closeOnce sync.Once
+	maxBatch  int
 }
 
 // Open opens or creates the database at path.
@@ -131,16 +133,15 @@ func Open(path string, opts Options) (*Store, error) {
 }
 
 // Close stops the committer after the changes it has taken, and closes the
-// file.
+// file. Calls after the first return nil.
 func (s *Store) Close() error {
-	select {
-	case <-s.quit:
-		return nil
-	default:
-	}
-	close(s.quit)
-	<-s.stopped
-	return s.db.Close()
+	var err error
+	s.closeOnce.Do(func() {
+		close(s.quit)
+		<-s.stopped
+		err = s.db.Close()
+	})
+	return err
 }
 
 // Path is the database file's path.

@@ -3,8 +3,10 @@ package caddymodule
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 
 	"github.com/caddyserver/caddy/v2"
@@ -52,6 +54,7 @@ func (adminOutbox) CaddyModule() caddy.ModuleInfo {
 func (a adminOutbox) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{
 		{Pattern: "/bot_handoff/outbox", Handler: caddy.AdminHandlerFunc(a.serve)},
+		{Pattern: "/bot_handoff/backup", Handler: caddy.AdminHandlerFunc(a.serveBackup)},
 	}
 }
 
@@ -88,6 +91,44 @@ func (a adminOutbox) serve(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	return json.NewEncoder(w).Encode(out)
+}
+
+// backuper is a store that can copy itself while it serves: the storage
+// store's database.
+type backuper interface {
+	Backup(w io.Writer, size func(int64)) (int64, error)
+}
+
+// serveBackup answers GET /bot_handoff/backup?handler=NAMESPACE with a
+// consistent copy of that handler's database.
+func (a adminOutbox) serveBackup(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet {
+		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("use GET")}
+	}
+	ns := r.URL.Query().Get("handler")
+
+	running.Lock()
+	i := slices.IndexFunc(running.handlers, func(h *Handler) bool { return h.namespace() == ns })
+	var st flow.Store
+	if i >= 0 {
+		st = running.handlers[i].flows
+	}
+	running.Unlock()
+
+	if st == nil {
+		return caddy.APIError{HTTPStatus: http.StatusNotFound,
+			Err: fmt.Errorf("no handler %q here; the outbox lists the handlers", ns)}
+	}
+	b, ok := st.(backuper)
+	if !ok {
+		return caddy.APIError{HTTPStatus: http.StatusBadRequest,
+			Err: fmt.Errorf("handler %q keeps no database: back up its store as it is", ns)}
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	_, err := b.Backup(w, func(n int64) {
+		w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+	})
+	return err
 }
 
 // Interface guard

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -47,7 +48,7 @@ Links and API tokens are signed with the secret in $HANDOFF_LINK_SECRET
 unless --secret-env, --secret-file or --key names another key.`,
 		CobraFunc: func(cmd *cobra.Command) {
 			cmd.AddCommand(keygenCommand(), linkCommand(), verifyCommand(),
-				statusCommand(), cancelCommand(), outboxCommand())
+				statusCommand(), cancelCommand(), outboxCommand(), backupCommand())
 		},
 	})
 }
@@ -327,6 +328,68 @@ delivery comes back with a fresh age.`,
 	c.Flags().String("retry", "", "the ID of a delivery to retry now")
 	c.Flags().Bool("retry-all", false, "retry every delivery now")
 	return c
+}
+
+func backupCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "backup --handler NAME --output FILE [--address ADDR]",
+		Short: "Copies a handler's storage store database while Caddy runs",
+		Long: `Asks the running Caddy's admin API for a consistent copy of a bot_handoff
+handler's database (the storage store on the local file system) and writes it
+to FILE. NAME is the handler as the outbox command lists it. The copy holds
+secrets sealed under the state key: keep it as you keep the key.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f := cmd.Flags()
+			addr, _ := f.GetString("address")
+			name, _ := f.GetString("handler")
+			out, _ := f.GetString("output")
+			if name == "" || out == "" {
+				return errors.New("--handler and --output are required")
+			}
+			cmd.SilenceUsage = true
+			return backup(addr, name, out)
+		},
+	}
+	c.Flags().String("address", caddy.DefaultAdminListen, "the admin API's address")
+	c.Flags().String("handler", "", "the handler, as the outbox command lists it")
+	c.Flags().String("output", "", "the file to write")
+	return c
+}
+
+// backup writes the handler's database to out, through a temporary file
+// renamed into place once complete.
+func backup(addr, name, out string) error {
+	u := "http://" + addr + "/bot_handoff/backup?handler=" + url.QueryEscape(name)
+	resp, err := (&http.Client{Timeout: 30 * time.Minute}).Get(u)
+	if err != nil {
+		return fmt.Errorf("calling the admin API: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		return fmt.Errorf("admin API answered %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+
+	f, err := os.CreateTemp(filepath.Dir(out), ".backup-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	n, err := io.Copy(f, resp.Body)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("writing the backup: %w", err)
+	}
+	if err := os.Rename(f.Name(), out); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "wrote %d bytes to %s\n", n, out)
+	return nil
 }
 
 func outbox(addr, id string, all bool) error {

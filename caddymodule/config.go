@@ -220,6 +220,7 @@ func (h *Handler) loadStore(ctx caddy.Context, cfg *flow.Config) error {
 			"the others; set the same state_key on every instance")
 	}
 	cfg.Store, err = h.store.Store(h.namespace())
+	h.flows = cfg.Store
 	return err
 }
 

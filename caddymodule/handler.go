@@ -121,6 +121,7 @@ type Handler struct {
 
 	engine *flow.Engine
 	store  StoreModule
+	flows  flow.Store // the store's part for this handler
 	cancel context.CancelFunc
 	logger *zap.Logger
 }

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/bothandoff/caddy-bothandoff/flow"
+	"github.com/bothandoff/caddy-bothandoff/flow/boltstore"
 )
 
 // TestMetricsLogsAndHealth walks a flow and checks what an operator sees:
@@ -199,4 +201,45 @@ func scrape(t *testing.T, c *Caddy) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// TestBackupWhileServing copies a handler's database through the admin API
+// while Caddy runs, and reads the copy: the waiting delivery and the flow
+// are in it.
+func TestBackupWhileServing(t *testing.T) {
+	s := newSiteEnv(t, "storage")
+	s.hooks.setFail(true)
+	link, _ := s.bot.Link("checkout", refFor("alice"), nil, 10*time.Minute)
+	s.finish(t, newBrowser(t), link)
+
+	admin := fmt.Sprintf("127.0.0.1:%d", s.caddy.Admin)
+	out, err := Handoff(t, nil, "outbox", "--address", admin)
+	var handlers []struct{ Handler string }
+	if err != nil || json.Unmarshal([]byte(out), &handlers) != nil || len(handlers) != 1 {
+		t.Fatalf("caddy handoff outbox: %v: %s", err, out)
+	}
+
+	file := filepath.Join(t.TempDir(), "backup.db")
+	out, err = Handoff(t, nil, "backup", "--address", admin,
+		"--handler", handlers[0].Handler, "--output", file)
+	if err != nil {
+		t.Fatalf("caddy handoff backup: %v: %s", err, out)
+	}
+	copied, err := boltstore.Open(file, boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer copied.Close()
+	if _, n, err := copied.Timers(context.Background(), "d/", 10); err != nil || n != 1 {
+		t.Errorf("deliveries waiting in the copy: %d, %v; want 1", n, err)
+	}
+	if _, n, _ := copied.Timers(context.Background(), "", 100); n < 2 {
+		t.Errorf("%d timers in the copy; want the flow's and the delivery's", n)
+	}
+
+	out, err = Handoff(t, nil, "backup", "--address", admin, "--handler", "nobody",
+		"--output", file+"2")
+	if err == nil || !strings.Contains(out, "404") {
+		t.Errorf("backup of an unknown handler: %v: %s", err, out)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -297,4 +298,21 @@ func (s *Store) Dump(ctx context.Context, entry func(key string, value []byte, e
 			return entry(key, append([]byte(nil), e.value...), exp)
 		})
 	})
+}
+
+// Backup writes a consistent copy of the database to w while writes go on:
+// one read transaction's view, which Open opens as it is. size, if not nil,
+// learns the copy's length before it is written, so that a reader can tell
+// a copy cut short.
+func (s *Store) Backup(w io.Writer, size func(int64)) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if size != nil {
+			size(tx.Size())
+		}
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
 }

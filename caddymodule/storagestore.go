@@ -126,24 +126,10 @@ func (s *storageStore) check(ctx context.Context, op flow.Op) error {
 		return nil
 	}
 	ent, _, err := s.load(ctx, op.Key)
-	found := err == nil
 	if err != nil && !errors.Is(err, flow.ErrNotFound) {
 		return err
 	}
-
-	switch op.Kind {
-	case flow.OpCreate:
-		if found {
-			return fmt.Errorf("creating %q: %w", op.Key, flow.ErrConflict)
-		}
-	case flow.OpUpdate, flow.OpDelete:
-		if !found || ent.Rev != op.Rev {
-			return fmt.Errorf("writing %q: %w", op.Key, flow.ErrConflict)
-		}
-	default:
-		return fmt.Errorf("unknown op kind %d", op.Kind)
-	}
-	return nil
+	return flow.CheckOp(op, err == nil, ent.Rev)
 }
 
 func (s *storageStore) write(ctx context.Context, op flow.Op) error {

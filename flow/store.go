@@ -2,6 +2,7 @@ package flow
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -85,6 +86,30 @@ type Op struct {
 	TTL time.Duration
 	// Due is the timer's time, for OpSchedule.
 	Due time.Time
+}
+
+// CheckOp returns why op cannot apply, if it cannot, to its key as a store
+// holds it: live (found) at revision rev, or not. Every store checks its
+// conditions this way.
+func CheckOp(op Op, found bool, rev uint64) error {
+	switch op.Kind {
+	case OpCreate:
+		if found {
+			return fmt.Errorf("creating %q: %w", op.Key, ErrConflict)
+		}
+	case OpUpdate:
+		if !found || rev != op.Rev {
+			return fmt.Errorf("updating %q: %w", op.Key, ErrConflict)
+		}
+	case OpDelete:
+		if op.Rev != 0 && (!found || rev != op.Rev) {
+			return fmt.Errorf("deleting %q: %w", op.Key, ErrConflict)
+		}
+	case OpSchedule, OpUnschedule:
+	default:
+		return fmt.Errorf("unknown op kind %d", op.Kind)
+	}
+	return nil
 }
 
 // Create returns an op storing value at an absent key.

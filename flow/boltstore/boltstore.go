@@ -209,24 +209,7 @@ func (s *Store) Apply(ctx context.Context, ops ...flow.Op) error {
 // check returns why op cannot be applied, if it cannot.
 func check(tx *bolt.Tx, op flow.Op, now time.Time) error {
 	e, found := live(tx, op.Key, now)
-	switch op.Kind {
-	case flow.OpCreate:
-		if found {
-			return fmt.Errorf("creating %q: %w", op.Key, flow.ErrConflict)
-		}
-	case flow.OpUpdate:
-		if !found || e.rev != op.Rev {
-			return fmt.Errorf("updating %q: %w", op.Key, flow.ErrConflict)
-		}
-	case flow.OpDelete:
-		if op.Rev != 0 && (!found || e.rev != op.Rev) {
-			return fmt.Errorf("deleting %q: %w", op.Key, flow.ErrConflict)
-		}
-	case flow.OpSchedule, flow.OpUnschedule:
-	default:
-		return fmt.Errorf("unknown op kind %d", op.Kind)
-	}
-	return nil
+	return flow.CheckOp(op, found, e.rev)
 }
 
 // write applies one op whose condition holds.

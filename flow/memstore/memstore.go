@@ -5,7 +5,6 @@ package memstore
 import (
 	"container/heap"
 	"context"
-	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -81,24 +80,7 @@ func (s *Store) Apply(_ context.Context, ops ...flow.Op) error {
 
 func (s *Store) check(op flow.Op) error {
 	it, ok := s.live(op.Key)
-	switch op.Kind {
-	case flow.OpCreate:
-		if ok {
-			return fmt.Errorf("creating %q: %w", op.Key, flow.ErrConflict)
-		}
-	case flow.OpUpdate:
-		if !ok || it.rev != op.Rev {
-			return fmt.Errorf("updating %q: %w", op.Key, flow.ErrConflict)
-		}
-	case flow.OpDelete:
-		if op.Rev != 0 && (!ok || it.rev != op.Rev) {
-			return fmt.Errorf("deleting %q: %w", op.Key, flow.ErrConflict)
-		}
-	case flow.OpSchedule, flow.OpUnschedule:
-	default:
-		return fmt.Errorf("unknown op kind %d", op.Kind)
-	}
-	return nil
+	return flow.CheckOp(op, ok, it.rev)
 }
 
 func (s *Store) apply(op flow.Op, now time.Time) {

@@ -11,10 +11,8 @@ package boltstore
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"time"
 
@@ -22,40 +20,6 @@ import (
 
 	"github.com/bothandoff/caddy-bothandoff/flow"
 )
-
-// Buckets of the database.
-var (
-	// kvBucket holds a key's entry (revision, expiry, value) at key ‖ 0,
-	// and its timer's due time at key ‖ 1: side by side, as the engine
-	// writes the two together, so that a write touches one page for both.
-	kvBucket = []byte("kv")
-	// exBucket indexes the entries that expire: expiry ‖ key → nothing.
-	exBucket = []byte("ex")
-	// tqBucket orders the timers: due ‖ key → nothing.
-	tqBucket = []byte("tq")
-)
-
-// Tags that end a key in kvBucket.
-const (
-	entryTag byte = 0
-	timerTag byte = 1
-)
-
-// tagged is key ‖ tag, a key of kvBucket.
-func tagged(key string, tag byte) []byte {
-	b := make([]byte, len(key)+1)
-	copy(b, key)
-	b[len(key)] = tag
-	return b
-}
-
-// untag splits a key of kvBucket.
-func untag(k []byte) (string, byte, bool) {
-	if len(k) == 0 {
-		return "", 0, false
-	}
-	return string(k[:len(k)-1]), k[len(k)-1], true
-}
 
 // ErrClosed is returned by calls on a closed store.
 var ErrClosed = errors.New("boltstore: store closed")
@@ -227,75 +191,4 @@ func write(tx *bolt.Tx, op flow.Op, now time.Time) error {
 	return nil
 }
 
-// Sweep removes the entries whose lifetime has passed, so that the file
-// follows the number of live flows; reads already treat them as absent. It
-// returns how many it removed.
-func (s *Store) Sweep(ctx context.Context) (int, error) {
-	const chunk = 1000
-	total := 0
-	for ctx.Err() == nil {
-		var n int
-		err := s.update(func(tx *bolt.Tx) error {
-			var err error
-			n, err = sweepExpired(tx, s.now(), chunk)
-			return err
-		})
-		if err != nil {
-			return total, fmt.Errorf("%w: sweeping: %w", flow.ErrStoreUnavailable, err)
-		}
-		total += n
-		if n < chunk {
-			return total, nil
-		}
-	}
-	return total, ctx.Err()
-}
-
 var _ flow.Store = (*Store)(nil)
-
-// Dump calls entry for every live entry and timer for every timer, in the
-// order of their keys (a key's entry before its timer), from one consistent view of the store: what moving
-// its contents into another store takes. A zero expiry is none.
-func (s *Store) Dump(ctx context.Context, entry func(key string, value []byte, expires time.Time) error,
-	timer func(key string, due time.Time) error) error {
-	return s.db.View(func(tx *bolt.Tx) error {
-		now := s.now().UnixNano()
-		return tx.Bucket(kvBucket).ForEach(func(k, v []byte) error {
-			key, tag, ok := untag(k)
-			switch {
-			case !ok || ctx.Err() != nil:
-				return ctx.Err()
-			case tag == timerTag && len(v) == 8:
-				return timer(key, time.Unix(0, int64(binary.BigEndian.Uint64(v))))
-			case tag != entryTag:
-				return nil
-			}
-			e, ok := decodeEntry(v)
-			if !ok || (e.exp != 0 && now >= e.exp) {
-				return nil
-			}
-			var exp time.Time
-			if e.exp != 0 {
-				exp = time.Unix(0, e.exp)
-			}
-			return entry(key, append([]byte(nil), e.value...), exp)
-		})
-	})
-}
-
-// Backup writes a consistent copy of the database to w while writes go on:
-// one read transaction's view, which Open opens as it is. size, if not nil,
-// learns the copy's length before it is written, so that a reader can tell
-// a copy cut short.
-func (s *Store) Backup(w io.Writer, size func(int64)) (int64, error) {
-	var n int64
-	err := s.db.View(func(tx *bolt.Tx) error {
-		if size != nil {
-			size(tx.Size())
-		}
-		var err error
-		n, err = tx.WriteTo(w)
-		return err
-	})
-	return n, err
-}

@@ -1,11 +1,49 @@
 package boltstore
 
 import (
+	"context"
 	"encoding/binary"
+	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/bothandoff/caddy-bothandoff/flow"
 )
+
+// Buckets of the database.
+var (
+	// kvBucket holds a key's entry (revision, expiry, value) at key ‖ 0,
+	// and its timer's due time at key ‖ 1: side by side, as the engine
+	// writes the two together, so that a write touches one page for both.
+	kvBucket = []byte("kv")
+	// exBucket indexes the entries that expire: expiry ‖ key → nothing.
+	exBucket = []byte("ex")
+	// tqBucket orders the timers: due ‖ key → nothing.
+	tqBucket = []byte("tq")
+)
+
+// Tags that end a key in kvBucket.
+const (
+	entryTag byte = 0
+	timerTag byte = 1
+)
+
+// tagged is key ‖ tag, a key of kvBucket.
+func tagged(key string, tag byte) []byte {
+	b := make([]byte, len(key)+1)
+	copy(b, key)
+	b[len(key)] = tag
+	return b
+}
+
+// untag splits a key of kvBucket.
+func untag(k []byte) (string, byte, bool) {
+	if len(k) == 0 {
+		return "", 0, false
+	}
+	return string(k[:len(k)-1]), k[len(k)-1], true
+}
 
 // An entry as kept in kvBucket: an 8-byte revision, an 8-byte expiry (0 for
 // none) and the value.
@@ -120,4 +158,28 @@ func splitTimeKey(b []byte) (int64, string) {
 		return 0, ""
 	}
 	return int64(binary.BigEndian.Uint64(b) ^ (1 << 63)), string(b[8:])
+}
+
+// Sweep removes the entries whose lifetime has passed, so that the file
+// follows the number of live flows; reads already treat them as absent. It
+// returns how many it removed.
+func (s *Store) Sweep(ctx context.Context) (int, error) {
+	const chunk = 1000
+	total := 0
+	for ctx.Err() == nil {
+		var n int
+		err := s.update(func(tx *bolt.Tx) error {
+			var err error
+			n, err = sweepExpired(tx, s.now(), chunk)
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("%w: sweeping: %w", flow.ErrStoreUnavailable, err)
+		}
+		total += n
+		if n < chunk {
+			return total, nil
+		}
+	}
+	return total, ctx.Err()
 }

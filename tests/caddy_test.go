@@ -166,6 +166,19 @@ func (c *Caddy) Stop() {
 	c.cmd = nil
 }
 
+// Kill ends the process at once, as a crash would: nothing is flushed or
+// closed.
+func (c *Caddy) Kill() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd == nil {
+		return
+	}
+	_ = c.cmd.Process.Kill()
+	_ = c.cmd.Wait()
+	c.cmd = nil
+}
+
 // Restart stops and starts the process on the same data directory.
 func (c *Caddy) Restart() {
 	c.Stop()

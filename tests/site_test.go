@@ -253,6 +253,34 @@ func TestRestartAndReloadMidFlow(t *testing.T) {
 	}
 }
 
+// TestKilledMidFlow kills Caddy, as a crash would, while a completed flow's
+// delivery waits in the storage store's outbox: the database opens again,
+// the delivery lands, and the number verifies.
+func TestKilledMidFlow(t *testing.T) {
+	s := newSiteEnv(t, "storage")
+	alice, ctx := refFor("alice"), context.Background()
+	s.hooks.setFail(true)
+	link, _ := s.bot.Link("checkout", alice, nil, 10*time.Minute)
+	code := s.finish(t, newBrowser(t), link)
+
+	s.caddy.Kill()
+	s.hooks.setFail(false)
+	s.caddy.Start()
+	// The worker may deliver at once; if the delivery still waits for its
+	// backoff, it is made due now.
+	admin := fmt.Sprintf("127.0.0.1:%d", s.caddy.Admin)
+	if out, err := Handoff(t, nil, "outbox", "--address", admin, "--retry-all"); err != nil {
+		t.Fatalf("outbox after the crash: %v: %s", err, out)
+	}
+	if evs := s.hooks.waitEvents(t, 1); evs[0].Type != flow.EventCompleted {
+		t.Errorf("event after the crash = %+v", evs[0])
+	}
+	res, err := s.bot.Verify(ctx, alice.Key(), code)
+	if err != nil || res.Status != flow.StatusVerified {
+		t.Fatalf("verify after the crash: %+v, %v", res, err)
+	}
+}
+
 func TestPassThroughAndHostileInput(t *testing.T) {
 	s := newSiteEnv(t, "memory")
 	b := newBrowser(t)

@@ -8,11 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/bothandoff/caddy-bothandoff/flow"
 	"github.com/bothandoff/caddy-bothandoff/flow/boltstore"
@@ -151,11 +153,44 @@ func (s *StorageStore) leaveDatabase(fs *certmagic.FileStorage, st *storageStore
 type dumpFunc func(ctx context.Context, entry func(key string, value []byte, exp time.Time) error,
 	timer func(key string, due time.Time) error) error
 
+// moveWriters is how many writes a move keeps going at once, so that the
+// database's group commit syncs many of them together.
+const moveWriters = 64
+
 // moveFlows writes what dump lists into to, keeping lifetimes and timers,
-// and returns how many keys it wrote. A key to already holds is left as it
-// is, so a move cut short can run again.
+// and returns how many values it wrote. A key to already holds is left as
+// it is, so a move cut short can run again. A key's value and its timer are
+// apart in a store, so they may land in any order.
 func moveFlows(ctx context.Context, dump dumpFunc, to flow.Store, now time.Time) (int, error) {
-	n := 0
+	g, ctx := errgroup.WithContext(ctx)
+	ops := make(chan flow.Op)
+	var n atomic.Int64
+	for range moveWriters {
+		g.Go(func() error {
+			for op := range ops {
+				err := to.Apply(ctx, op)
+				if errors.Is(err, flow.ErrConflict) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if op.Kind == flow.OpCreate {
+					n.Add(1)
+				}
+			}
+			return nil
+		})
+	}
+
+	send := func(op flow.Op) error {
+		select {
+		case ops <- op:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	entry := func(key string, value []byte, exp time.Time) error {
 		var ttl time.Duration
 		if !exp.IsZero() {
@@ -163,17 +198,17 @@ func moveFlows(ctx context.Context, dump dumpFunc, to flow.Store, now time.Time)
 				return nil
 			}
 		}
-		err := to.Apply(ctx, flow.Create(key, value, ttl))
-		if errors.Is(err, flow.ErrConflict) {
-			return nil
-		}
-		n++
-		return err
+		return send(flow.Create(key, value, ttl))
 	}
-	timer := func(key string, due time.Time) error {
-		return to.Apply(ctx, flow.Schedule(key, due))
+	timer := func(key string, due time.Time) error { return send(flow.Schedule(key, due)) }
+	err := dump(ctx, entry, timer)
+	close(ops)
+
+	// A writer's failure is the cause; the dump then only saw its context end.
+	if werr := g.Wait(); werr != nil {
+		err = werr
 	}
-	return n, dump(ctx, entry, timer)
+	return int(n.Load()), err
 }
 
 // dump lists the file layout: the values under kv/, walked to every depth

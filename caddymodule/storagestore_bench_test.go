@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -98,4 +99,25 @@ func BenchmarkStorageClaimIdle(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkMoveFilesIntoDatabase times the move of pending flows from a
+// file per key into the database, which the first start after an upgrade
+// makes before it serves.
+func BenchmarkMoveFilesIntoDatabase(b *testing.B) {
+	const n = 5_000
+	for range b.N {
+		b.StopTimer()
+		dir := b.TempDir()
+		files := newStorageStore(&certmagic.FileStorage{Path: dir}, "bot_handoff/bench", nil)
+		storetest.Fill(b, files, 0, n, time.Now())
+		db := storageLayout(b, dir, "database", nil)
+		b.StartTimer()
+
+		moved, err := moveFlows(context.Background(), files.dump, db, time.Now())
+		if err != nil || moved != 2*n {
+			b.Fatalf("moved %d values, %v; want %d", moved, err, 2*n)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(n*b.N), "µs/flow")
 }

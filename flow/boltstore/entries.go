@@ -17,8 +17,6 @@ var (
 	// and its timer's due time at key ‖ 1: side by side, as the engine
 	// writes the two together, so that a write touches one page for both.
 	kvBucket = []byte("kv")
-	// exBucket indexes the entries that expire: expiry ‖ key → nothing.
-	exBucket = []byte("ex")
 	// tqBucket orders the timers: due ‖ key → nothing.
 	tqBucket = []byte("tq")
 )
@@ -76,15 +74,10 @@ func live(tx *bolt.Tx, key string, now time.Time) (entry, bool) {
 	return e, true
 }
 
-// putEntry stores value at key under a new revision, and indexes its
-// expiry, replacing the old one's.
+// putEntry stores value at key under a new revision.
 func putEntry(tx *bolt.Tx, key string, value []byte, ttl time.Duration, now time.Time) error {
-	kv := tx.Bucket(kvBucket)
-	if err := unindexExpiry(tx, key); err != nil {
-		return err
-	}
-
 	// Revisions come from the bucket's sequence: never 0, never reused.
+	kv := tx.Bucket(kvBucket)
 	rev, err := kv.NextSequence()
 	if err != nil {
 		return err
@@ -92,9 +85,6 @@ func putEntry(tx *bolt.Tx, key string, value []byte, ttl time.Duration, now time
 	var exp int64
 	if ttl > 0 {
 		exp = now.Add(ttl).UnixNano()
-		if err := tx.Bucket(exBucket).Put(timeKey(exp, key), nil); err != nil {
-			return err
-		}
 	}
 
 	b := make([]byte, entryHeader+len(value))
@@ -104,42 +94,9 @@ func putEntry(tx *bolt.Tx, key string, value []byte, ttl time.Duration, now time
 	return kv.Put(tagged(key, entryTag), b)
 }
 
-// deleteEntry removes key and its expiry.
+// deleteEntry removes the entry at key.
 func deleteEntry(tx *bolt.Tx, key string) error {
-	if err := unindexExpiry(tx, key); err != nil {
-		return err
-	}
 	return tx.Bucket(kvBucket).Delete(tagged(key, entryTag))
-}
-
-// unindexExpiry removes the expiry index entry of the value at key, if any.
-func unindexExpiry(tx *bolt.Tx, key string) error {
-	old, ok := decodeEntry(tx.Bucket(kvBucket).Get(tagged(key, entryTag)))
-	if !ok || old.exp == 0 {
-		return nil
-	}
-	return tx.Bucket(exBucket).Delete(timeKey(old.exp, key))
-}
-
-// sweepExpired removes up to limit entries expired at now, by the expiry
-// index, and returns how many it removed.
-func sweepExpired(tx *bolt.Tx, now time.Time, limit int) (int, error) {
-	// Collected first: deleting under a moving cursor skips entries.
-	var keys []string
-	c := tx.Bucket(exBucket).Cursor()
-	for k, _ := c.First(); k != nil && len(keys) < limit; k, _ = c.Next() {
-		exp, key := splitTimeKey(k)
-		if exp > now.UnixNano() {
-			break
-		}
-		keys = append(keys, key)
-	}
-	for _, key := range keys {
-		if err := deleteEntry(tx, key); err != nil {
-			return 0, err
-		}
-	}
-	return len(keys), nil
 }
 
 // timeKey is an index key that sorts by time, then by key: the time as
@@ -160,26 +117,78 @@ func splitTimeKey(b []byte) (int64, string) {
 	return int64(binary.BigEndian.Uint64(b) ^ (1 << 63)), string(b[8:])
 }
 
+// sweepChunk is how many expired entries one write transaction of Sweep
+// removes, so that a long sweep never holds up the writes of requests.
+const sweepChunk = 1000
+
 // Sweep removes the entries whose lifetime has passed, so that the file
 // follows the number of live flows; reads already treat them as absent. It
 // returns how many it removed.
+//
+// It finds them by reading every entry's header in one read transaction,
+// which writes do not wait for, rather than by an index of expiry times: an
+// index would cost every write a second random page, where a sweep every
+// few minutes reads the bucket in order.
 func (s *Store) Sweep(ctx context.Context) (int, error) {
-	const chunk = 1000
+	expired, err := s.expired(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("%w: sweeping: %w", flow.ErrStoreUnavailable, err)
+	}
+
 	total := 0
-	for ctx.Err() == nil {
+	for len(expired) > 0 && ctx.Err() == nil {
+		chunk := expired[:min(sweepChunk, len(expired))]
+		expired = expired[len(chunk):]
 		var n int
 		err := s.update(func(tx *bolt.Tx) error {
 			var err error
-			n, err = sweepExpired(tx, s.now(), chunk)
+			n, err = deleteExpired(tx, chunk, s.now())
 			return err
 		})
 		if err != nil {
 			return total, fmt.Errorf("%w: sweeping: %w", flow.ErrStoreUnavailable, err)
 		}
 		total += n
-		if n < chunk {
-			return total, nil
-		}
 	}
 	return total, ctx.Err()
+}
+
+// expired lists the keys whose entries have expired.
+func (s *Store) expired(ctx context.Context) ([]string, error) {
+	var keys []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		now := s.now().UnixNano()
+		return tx.Bucket(kvBucket).ForEach(func(k, v []byte) error {
+			key, tag, ok := untag(k)
+			if !ok || tag != entryTag {
+				return nil
+			}
+			if e, ok := decodeEntry(v); ok && e.exp != 0 && now >= e.exp {
+				keys = append(keys, key)
+			}
+			return ctx.Err()
+		})
+	})
+	return keys, err
+}
+
+// deleteExpired removes the entries of keys that are still expired at now,
+// and returns how many it removed: one may have been written again since
+// it was listed.
+func deleteExpired(tx *bolt.Tx, keys []string, now time.Time) (int, error) {
+	n := 0
+	for _, key := range keys {
+		k := tagged(key, entryTag)
+		if tx.Bucket(kvBucket).Get(k) == nil {
+			continue
+		}
+		if _, ok := live(tx, key, now); ok {
+			continue
+		}
+		if err := tx.Bucket(kvBucket).Delete(k); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }

@@ -32,8 +32,8 @@ type StorageStore struct {
 	// Shared keeps a file per key on the local file system too, for Caddy
 	// processes that share one storage directory, on one machine or over
 	// a network file system. It is much slower than the database. Flows
-	// move between the two layouts when the setting changes. Default:
-	// false.
+	// move between the two layouts at the first start after the setting
+	// changes; a reload cannot change it. Default: false.
 	Shared bool `json:"shared,omitempty"`
 
 	storage certmagic.Storage
@@ -70,7 +70,10 @@ func (s *StorageStore) Store(namespace string) (flow.Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		go s.sweepEvery(every, func(ctx context.Context) { _, _ = db.Sweep(ctx) })
+		go s.sweepEvery(every, func(ctx context.Context) error {
+			_, err := db.Sweep(ctx)
+			return err
+		})
 		return db, nil
 	}
 
@@ -81,11 +84,13 @@ func (s *StorageStore) Store(namespace string) (flow.Store, error) {
 			return nil, err
 		}
 	}
-	go s.sweepEvery(every, func(ctx context.Context) { _ = st.sweep(ctx) })
+	go s.sweepEvery(every, st.sweep)
 	return st, nil
 }
 
-func (s *StorageStore) sweepEvery(every time.Duration, sweep func(context.Context)) {
+// sweepEvery runs sweep every interval until the module is cleaned up; a
+// failed sweep is logged, and the next one tries again.
+func (s *StorageStore) sweepEvery(every time.Duration, sweep func(context.Context) error) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -93,7 +98,9 @@ func (s *StorageStore) sweepEvery(every time.Duration, sweep func(context.Contex
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
-			sweep(s.ctx)
+			if err := sweep(s.ctx); err != nil && s.ctx.Err() == nil {
+				s.logger.Warn("sweeping expired flows failed", zap.Error(err))
+			}
 		}
 	}
 }

@@ -57,7 +57,8 @@ func (inUse) Destruct() error { return nil }
 
 // openDatabase returns the database of the handler's directory base, moving
 // into it the flows of the file layout, if there are any.
-func (s *StorageStore) openDatabase(fs *certmagic.FileStorage, base string) (*boltstore.Store, error) {
+func (s *StorageStore) openDatabase(fs *certmagic.FileStorage,
+	base string) (*boltstore.Store, error) {
 	dir := filepath.Join(fs.Path, filepath.FromSlash(base))
 	path := filepath.Join(dir, dbFile)
 	if n, _ := fileLayouts.References(dir); n > 0 {

@@ -145,11 +145,15 @@ func TestSweepRemovesExpired(t *testing.T) {
 	clock := storetest.NewClock(storetest.Epoch)
 	st := open(t, filepath.Join(t.TempDir(), "store.db"), clock.Now)
 	for i := range 2500 {
-		if err := st.Apply(ctx, flow.Create(fmt.Sprintf("x/%d", i), []byte("v"), time.Minute)); err != nil {
+		key := fmt.Sprintf("x/%d", i)
+		if err := st.Apply(ctx, flow.Create(key, []byte("v"), time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	keep := []flow.Op{flow.Create("y/forever", []byte("v"), 0), flow.Create("y/later", []byte("v"), time.Hour)}
+	keep := []flow.Op{
+		flow.Create("y/forever", []byte("v"), 0),
+		flow.Create("y/later", []byte("v"), time.Hour),
+	}
 	if err := st.Apply(ctx, keep...); err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +210,8 @@ func TestTimersPrefixIsTheKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for prefix, want := range map[string]int{"d/": 2, "d/x": 2, "d/x2": 1, "d/x\x01": 0, "d/x\x00": 0} {
+	counts := map[string]int{"d/": 2, "d/x": 2, "d/x2": 1, "d/x\x01": 0, "d/x\x00": 0}
+	for prefix, want := range counts {
 		if _, n, err := st.Timers(ctx, prefix, 10); err != nil || n != want {
 			t.Errorf("Timers(%q) counted %d, %v; want %d", prefix, n, err, want)
 		}

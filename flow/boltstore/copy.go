@@ -2,7 +2,6 @@ package boltstore
 
 import (
 	"context"
-	"encoding/binary"
 	"io"
 	"time"
 
@@ -10,9 +9,11 @@ import (
 )
 
 // Dump calls entry for every live entry and timer for every timer, in the
-// order of their keys (a key's entry before its timer), from one consistent view of the store: what moving
-// its contents into another store takes. A zero expiry is none.
-func (s *Store) Dump(ctx context.Context, entry func(key string, value []byte, expires time.Time) error,
+// order of their keys (a key's entry before its timer), from one consistent
+// view of the store: what moving its contents into another store takes. A
+// zero expiry is none.
+func (s *Store) Dump(ctx context.Context,
+	entry func(key string, value []byte, expires time.Time) error,
 	timer func(key string, due time.Time) error) error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		now := s.now().UnixNano()
@@ -21,13 +22,16 @@ func (s *Store) Dump(ctx context.Context, entry func(key string, value []byte, e
 			switch {
 			case !ok || ctx.Err() != nil:
 				return ctx.Err()
-			case tag == timerTag && len(v) == 8:
-				return timer(key, time.Unix(0, int64(binary.BigEndian.Uint64(v))))
+			case tag == timerTag:
+				if n, ok := decodeDue(v); ok {
+					return timer(key, time.Unix(0, n))
+				}
+				return nil
 			case tag != entryTag:
 				return nil
 			}
 			e, ok := decodeEntry(v)
-			if !ok || (e.exp != 0 && now >= e.exp) {
+			if !ok || e.expiredAt(now) {
 				return nil
 			}
 			var exp time.Time

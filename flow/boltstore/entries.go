@@ -64,11 +64,15 @@ func decodeEntry(b []byte) (entry, bool) {
 	}, true
 }
 
+// expiredAt says whether the entry's lifetime has passed at now, in Unix
+// nanoseconds.
+func (e entry) expiredAt(now int64) bool { return e.exp != 0 && now >= e.exp }
+
 // live returns the entry at key unless it is absent or past its expiry.
 // Its value is only valid within tx.
 func live(tx *bolt.Tx, key string, now time.Time) (entry, bool) {
 	e, ok := decodeEntry(tx.Bucket(kvBucket).Get(tagged(key, entryTag)))
-	if !ok || (e.exp != 0 && now.UnixNano() >= e.exp) {
+	if !ok || e.expiredAt(now.UnixNano()) {
 		return entry{}, false
 	}
 	return e, true
@@ -163,7 +167,7 @@ func (s *Store) expired(ctx context.Context) ([]string, error) {
 			if !ok || tag != entryTag {
 				return nil
 			}
-			if e, ok := decodeEntry(v); ok && e.exp != 0 && now >= e.exp {
+			if e, ok := decodeEntry(v); ok && e.expiredAt(now) {
 				keys = append(keys, key)
 			}
 			return ctx.Err()
@@ -178,14 +182,13 @@ func (s *Store) expired(ctx context.Context) ([]string, error) {
 func deleteExpired(tx *bolt.Tx, keys []string, now time.Time) (int, error) {
 	n := 0
 	for _, key := range keys {
-		k := tagged(key, entryTag)
-		if tx.Bucket(kvBucket).Get(k) == nil {
+		if tx.Bucket(kvBucket).Get(tagged(key, entryTag)) == nil {
 			continue
 		}
 		if _, ok := live(tx, key, now); ok {
 			continue
 		}
-		if err := tx.Bucket(kvBucket).Delete(k); err != nil {
+		if err := deleteEntry(tx, key); err != nil {
 			return n, err
 		}
 		n++

@@ -35,15 +35,22 @@ func setTimer(tx *bolt.Tx, key string, due time.Time) error {
 func clearTimer(tx *bolt.Tx, key string) error {
 	kv := tx.Bucket(kvBucket)
 	k := tagged(key, timerTag)
-	b := kv.Get(k)
-	if len(b) != 8 {
+	n, ok := decodeDue(kv.Get(k))
+	if !ok {
 		return nil
 	}
-	n := int64(binary.BigEndian.Uint64(b))
 	if err := tx.Bucket(tqBucket).Delete(timeKey(n, key)); err != nil {
 		return err
 	}
 	return kv.Delete(k)
+}
+
+// decodeDue reads a stored due time, in Unix nanoseconds.
+func decodeDue(b []byte) (int64, bool) {
+	if len(b) != 8 {
+		return 0, false
+	}
+	return int64(binary.BigEndian.Uint64(b)), true
 }
 
 // Claim implements flow.Store: it reads the due timers from the front of
@@ -94,9 +101,8 @@ func (s *Store) Timers(ctx context.Context, prefix string, limit int) ([]flow.Ti
 			// The entries between the timers are skipped; so is a key
 			// that only its tag brings under the prefix.
 			key, tag, _ := untag(k)
-			if tag == timerTag && len(v) == 8 && strings.HasPrefix(key, prefix) {
-				due := time.Unix(0, int64(binary.BigEndian.Uint64(v)))
-				out = append(out, flow.Timer{Key: key, Due: due})
+			if n, ok := decodeDue(v); ok && tag == timerTag && strings.HasPrefix(key, prefix) {
+				out = append(out, flow.Timer{Key: key, Due: time.Unix(0, n)})
 			}
 		}
 		return nil

@@ -7,7 +7,6 @@ import (
 	iofs "io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -212,38 +211,21 @@ func moveFlows(ctx context.Context, dump dumpFunc, to flow.Store, now time.Time)
 	return int(n.Load()), err
 }
 
-// dump lists the file layout: the values under kv/, walked to every depth
-// as keys hold slashes, and the timers under ti/.
+// dump lists the file layout: the live values under kv/ and the timers
+// under ti/.
 func (s *storageStore) dump(ctx context.Context, entry func(string, []byte, time.Time) error,
 	timer func(string, time.Time) error) error {
-	var walk func(dir string) error
-	walk = func(dir string) error {
-		paths, err := s.list(ctx, dir)
+	err := s.eachKey(ctx, func(key string) error {
+		ent, exp, err := s.load(ctx, key)
+		if errors.Is(err, flow.ErrNotFound) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
-		for _, p := range paths {
-			if info, err := s.st.Stat(ctx, p); err == nil && !info.IsTerminal {
-				if err := walk(p); err != nil {
-					return err
-				}
-				continue
-			}
-			key := strings.TrimPrefix(p, s.base+"/kv/")
-			ent, exp, err := s.load(ctx, key)
-			if errors.Is(err, flow.ErrNotFound) {
-				continue
-			}
-			if err == nil {
-				err = entry(key, ent.Value, exp)
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if err := walk(s.base + "/kv"); err != nil {
+		return entry(key, ent.Value, exp)
+	})
+	if err != nil {
 		return err
 	}
 

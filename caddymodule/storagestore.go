@@ -225,6 +225,17 @@ func (s *storageStore) lock(ctx context.Context, keys []string) (func(), error) 
 // sweep removes values whose TTL passed, so the storage follows the number
 // of live flows. Reads already treat them as absent.
 func (s *storageStore) sweep(ctx context.Context) error {
+	return s.eachKey(ctx, func(key string) error {
+		if _, _, err := s.load(ctx, key); errors.Is(err, flow.ErrNotFound) {
+			s.deleteExpired(ctx, key)
+		}
+		return nil
+	})
+}
+
+// eachKey calls fn with every key that has a value file under kv/, walked
+// to every depth, as keys hold slashes.
+func (s *storageStore) eachKey(ctx context.Context, fn func(key string) error) error {
 	var walk func(dir string) error
 	walk = func(dir string) error {
 		entries, err := s.list(ctx, dir)
@@ -240,14 +251,12 @@ func (s *storageStore) sweep(ctx context.Context) error {
 				continue
 			}
 			if !info.IsTerminal {
-				if err := walk(p); err != nil {
-					return err
-				}
-				continue
+				err = walk(p)
+			} else {
+				err = fn(strings.TrimPrefix(p, s.base+"/kv/"))
 			}
-			key := strings.TrimPrefix(p, s.base+"/kv/")
-			if _, _, err := s.load(ctx, key); errors.Is(err, flow.ErrNotFound) {
-				s.deleteExpired(ctx, key)
+			if err != nil {
+				return err
 			}
 		}
 		return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	iofs "io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -234,7 +235,7 @@ func (s *storageStore) dump(ctx context.Context, entry func(string, []byte, time
 		return err
 	}
 	for _, p := range paths {
-		key := unescKey(filepath.Base(p))
+		key := unescKey(path.Base(p))
 		n, ok, err := s.timer(ctx, key)
 		if err == nil && ok {
 			err = timer(key, time.Unix(0, n))

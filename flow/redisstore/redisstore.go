@@ -90,6 +90,9 @@ type Store struct {
 	// WaitTimeout, the timeout in whole milliseconds.
 	waitReplicas int
 	waitTimeout  time.Duration
+	// sent holds the hashes of the scripts this store has sent by their
+	// source, when it waits for replicas.
+	sent sync.Map
 
 	// tokens name Apply calls: a per-store random part and a sequence.
 	// They need to be unique, not secret.

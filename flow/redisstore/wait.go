@@ -30,9 +30,19 @@ func (s *Store) run(ctx context.Context, script *redis.Script, keys []string,
 		return res, nil
 	}
 
-	res, wait := s.runAndWait(ctx, node, script.EvalSha, keys, args)
+	// A script's first run from this store sends its source: EVALSHA would
+	// miss the cache of a master that never ran it, and the WAIT behind it
+	// would then wait out its timeout for a write that did not happen.
+	eval := script.EvalSha
+	if _, ok := s.sent.Load(script.Hash()); !ok {
+		eval = script.Eval
+	}
+	res, wait := s.runAndWait(ctx, node, eval, keys, args)
 	if redis.HasErrorPrefix(res.Err(), "NOSCRIPT") {
 		res, wait = s.runAndWait(ctx, node, script.Eval, keys, args)
+	}
+	if res.Err() == nil {
+		s.sent.Store(script.Hash(), struct{}{})
 	}
 
 	// A cluster client learns of moved slots and new masters from its own

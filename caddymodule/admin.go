@@ -94,13 +94,13 @@ func (a adminOutbox) serve(w http.ResponseWriter, r *http.Request) error {
 }
 
 // backuper is a store that can copy itself while it serves: the storage
-// store's database.
+// store's log.
 type backuper interface {
 	Backup(w io.Writer, size func(int64)) (int64, error)
 }
 
 // serveBackup answers GET /bot_handoff/backup?handler=NAMESPACE with a
-// consistent copy of that handler's database.
+// consistent copy of that handler's log, as a snapshot.
 func (a adminOutbox) serveBackup(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet {
 		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("use GET")}
@@ -122,7 +122,7 @@ func (a adminOutbox) serveBackup(w http.ResponseWriter, r *http.Request) error {
 	b, ok := st.(backuper)
 	if !ok {
 		return caddy.APIError{HTTPStatus: http.StatusBadRequest,
-			Err: fmt.Errorf("handler %q keeps no database: back up its store as it is", ns)}
+			Err: fmt.Errorf("handler %q keeps no log: back up its store as it is", ns)}
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	_, err := b.Backup(w, func(n int64) {

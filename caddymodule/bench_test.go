@@ -17,7 +17,7 @@ import (
 	"github.com/caddyserver/certmagic"
 
 	"github.com/bothandoff/caddy-bothandoff/flow"
-	"github.com/bothandoff/caddy-bothandoff/flow/boltstore"
+	"github.com/bothandoff/caddy-bothandoff/flow/logstore"
 	"github.com/bothandoff/caddy-bothandoff/flow/oauth"
 )
 
@@ -102,8 +102,8 @@ func startAll(b *testing.B, e *flow.Engine, s flow.Signer, now time.Time, worker
 }
 
 // storageLayouts are the storage store's two layouts on the local file
-// system: the database, and a file per key (shared).
-var storageLayouts = []string{"database", "files"}
+// system: the log, and a file per key (shared).
+var storageLayouts = []string{"log", "files"}
 
 // storageLayout opens the storage store in dir, in one of storageLayouts.
 func storageLayout(b *testing.B, dir, layout string, now func() time.Time) flow.Store {
@@ -111,12 +111,12 @@ func storageLayout(b *testing.B, dir, layout string, now func() time.Time) flow.
 	if layout == "files" {
 		return newStorageStore(&certmagic.FileStorage{Path: dir}, "bot_handoff/bench", now)
 	}
-	db, err := boltstore.Open(filepath.Join(dir, dbFile), boltstore.Options{Now: now})
+	l, err := logstore.Open(filepath.Join(dir, logDir), logstore.Options{Now: now})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = db.Close() })
-	return db
+	b.Cleanup(func() { _ = l.Close() })
+	return l
 }
 
 // BenchmarkStorageStart opens flows of an oauth flow on the storage store

@@ -333,11 +333,13 @@ delivery comes back with a fresh age.`,
 func backupCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "backup --handler NAME --output FILE [--address ADDR]",
-		Short: "Copies a handler's storage store database while Caddy runs",
+		Short: "Copies a handler's storage store log while Caddy runs",
 		Long: `Asks the running Caddy's admin API for a consistent copy of a bot_handoff
-handler's database (the storage store on the local file system) and writes it
-to FILE. NAME is the handler as the outbox command lists it. The copy holds
-secrets sealed under the state key: keep it as you keep the key.`,
+handler's flows (the storage store's log, on the local file system) and writes
+it to FILE, a snapshot of the log. NAME is the handler as the outbox command
+lists it. To restore, stop Caddy, empty the handler's log directory
+(bot_handoff/NAME/log under Caddy's storage) and put FILE in it, named 0.snap.
+The copy holds secrets sealed under the state key: keep it as you keep the key.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f := cmd.Flags()
 			addr, _ := f.GetString("address")
@@ -356,7 +358,7 @@ secrets sealed under the state key: keep it as you keep the key.`,
 	return c
 }
 
-// backup writes the handler's database to out, through a temporary file
+// backup writes the handler's log snapshot to out, through a temporary file
 // renamed into place once complete.
 func backup(addr, name, out string) error {
 	u := "http://" + addr + "/bot_handoff/backup?handler=" + url.QueryEscape(name)

@@ -18,79 +18,88 @@ import (
 
 	"github.com/bothandoff/caddy-bothandoff/flow"
 	"github.com/bothandoff/caddy-bothandoff/flow/boltstore"
+	"github.com/bothandoff/caddy-bothandoff/flow/logstore"
 )
 
 // On the local file system, the storage store keeps each handler's flows in
-// one database, bot_handoff/NAMESPACE/store.db under the storage's
-// directory: a write is a few pages of one file and a sync shared with the
-// writes around it, where a file per key costs a file creation per key.
-// With shared, it keeps a file per key, as in every other storage. Flows
-// move from one layout to the other when a process opens a handler's store
-// in the other layout; a reload cannot change the layout, as the old
-// configuration still serves from the old one until it stops.
+// a log, bot_handoff/NAMESPACE/log/ under the storage's directory (see
+// flow/logstore): a write is one append, synced with the writes around it,
+// where a file per key costs a file creation per key. With shared, it
+// keeps a file per key, as in every other storage. Flows move from one
+// layout to the other when a process opens a handler's store in the other
+// layout; a reload cannot change the layout, as the old configuration
+// still serves from the old one until it stops. The flows of the earlier
+// database layout, bot_handoff/NAMESPACE/store.db, move into the log too.
 
-// dbFile is the database's name in a handler's directory.
-const dbFile = "store.db"
+const (
+	// logDir is the log's directory in a handler's directory.
+	logDir = "log"
+	// boltFile is the earlier layout's database in a handler's directory.
+	boltFile = "store.db"
+)
 
-// dbLockTimeout is how long a process waits for another to let go of a
-// database before it gives up.
-var dbLockTimeout = 10 * time.Second
+// logLockTimeout is how long a process waits for another to let go of a
+// log before it gives up.
+var logLockTimeout = 10 * time.Second
 
 var (
-	// databases are the process's open databases, by path: a reload's
-	// new configuration takes the one its old configuration holds.
-	databases = caddy.NewUsagePool()
+	// logs are the process's open logs, by directory: a reload's new
+	// configuration takes the one its old configuration holds.
+	logs = caddy.NewUsagePool()
 	// fileLayouts are the handler directories the process's
 	// configurations use with a file per key.
 	fileLayouts = caddy.NewUsagePool()
 )
 
-// openDB is a pooled database, closed when its last user lets it go.
-type openDB struct{ *boltstore.Store }
+// openLog is a pooled log, closed when its last user lets it go.
+type openLog struct{ *logstore.Store }
 
-func (d openDB) Destruct() error { return d.Close() }
+func (l openLog) Destruct() error { return l.Close() }
 
 // inUse is a pooled directory of the file layout, which holds nothing open.
 type inUse struct{}
 
 func (inUse) Destruct() error { return nil }
 
-// openDatabase returns the database of the handler's directory base, moving
-// into it the flows of the file layout, if there are any.
-func (s *StorageStore) openDatabase(fs *certmagic.FileStorage,
-	base string) (*boltstore.Store, error) {
+// openLog returns the log of the handler's directory base, moving into it
+// the flows of the other layouts, if there are any.
+func (s *StorageStore) openLog(fs *certmagic.FileStorage, base string) (*logstore.Store, error) {
 	dir := filepath.Join(fs.Path, filepath.FromSlash(base))
-	path := filepath.Join(dir, dbFile)
+	path := filepath.Join(dir, logDir)
 	if n, _ := fileLayouts.References(dir); n > 0 {
 		return nil, errors.New("store storage: the running configuration keeps a file per " +
-			"key (shared); restart Caddy to move the flows into the database")
+			"key (shared); restart Caddy to move the flows into the log")
 	}
 
-	v, _, err := databases.LoadOrNew(path, func() (caddy.Destructor, error) {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, err
-		}
-		db, err := boltstore.Open(path, boltstore.Options{LockTimeout: dbLockTimeout})
+	v, _, err := logs.LoadOrNew(path, func() (caddy.Destructor, error) {
+		st, err := logstore.Open(path, logstore.Options{
+			LockTimeout: logLockTimeout,
+			Logger:      s.slog,
+		})
 		if err != nil {
 			return nil, fmt.Errorf("%w (Caddy processes sharing a storage directory need "+
 				"store storage { shared }, or store redis)", err)
 		}
-		if err := s.moveFilesInto(fs, base, db); err != nil {
-			_ = db.Close()
+		err = s.moveBoltInto(dir, st)
+		if err == nil {
+			err = s.moveFilesInto(fs, base, st)
+		}
+		if err != nil {
+			_ = st.Close()
 			return nil, err
 		}
-		return openDB{db}, nil
+		return openLog{st}, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening the storage store: %w", err)
 	}
-	s.dbs = append(s.dbs, path)
-	return v.(openDB).Store, nil
+	s.logs = append(s.logs, path)
+	return v.(openLog).Store, nil
 }
 
-// moveFilesInto moves the flows of the file layout under base into db, and
+// moveFilesInto moves the flows of the file layout under base into st, and
 // then removes the files.
-func (s *StorageStore) moveFilesInto(fs *certmagic.FileStorage, base string, db flow.Store) error {
+func (s *StorageStore) moveFilesInto(fs *certmagic.FileStorage, base string, st flow.Store) error {
 	dir := filepath.Join(fs.Path, filepath.FromSlash(base))
 	if !exists(filepath.Join(dir, "kv")) && !exists(filepath.Join(dir, "ti")) {
 		return nil
@@ -99,23 +108,53 @@ func (s *StorageStore) moveFilesInto(fs *certmagic.FileStorage, base string, db 
 	defer files.w.close()
 
 	ctx := context.Background()
-	n, err := moveFlows(ctx, files.dump, db, time.Now())
+	n, err := moveFlows(ctx, files.dump, st, time.Now())
 	if err != nil {
-		return fmt.Errorf("moving the flows of %s into the database: %w", dir, err)
+		return fmt.Errorf("moving the flows of %s into the log: %w", dir, err)
 	}
 	for _, sub := range []string{"kv", "ti", "tq", "locks", "tmp"} {
 		if err := os.RemoveAll(filepath.Join(dir, sub)); err != nil {
 			return fmt.Errorf("removing the moved files: %w", err)
 		}
 	}
-	s.logger.Info("moved the storage store's keys from files into its database",
+	s.logger.Info("moved the storage store's keys from files into its log",
 		zap.String("directory", dir), zap.Int("keys", n))
 	return nil
 }
 
-// leaveDatabase moves the flows of the handler's database, if it has one,
-// into the file layout of st, and removes the database.
-func (s *StorageStore) leaveDatabase(fs *certmagic.FileStorage, st *storageStore) error {
+// moveBoltInto moves the flows of the earlier database layout in dir, if
+// there is one, into st, and then removes the database.
+func (s *StorageStore) moveBoltInto(dir string, st flow.Store) error {
+	path := filepath.Join(dir, boltFile)
+	if !exists(path) {
+		return nil
+	}
+	n, err := moveBolt(path, st)
+	if err != nil {
+		return fmt.Errorf("moving the flows of %s into the log: %w", path, err)
+	}
+	s.logger.Info("moved the storage store's keys from its earlier database into its log",
+		zap.String("directory", dir), zap.Int("keys", n))
+	return nil
+}
+
+// moveBolt moves the flows of the database at path into st and removes the
+// database.
+func moveBolt(path string, st flow.Store) (int, error) {
+	db, err := boltstore.Open(path, boltstore.Options{LockTimeout: time.Second})
+	if err != nil {
+		return 0, err
+	}
+	n, err := moveFlows(context.Background(), db.Dump, st, time.Now())
+	if err := errors.Join(err, db.Close()); err != nil {
+		return n, err
+	}
+	return n, os.Remove(path)
+}
+
+// leaveLog moves the flows of the handler's log, and of the earlier
+// database, if it has them, into the file layout of st, and removes them.
+func (s *StorageStore) leaveLog(fs *certmagic.FileStorage, st *storageStore) error {
 	dir := filepath.Join(fs.Path, filepath.FromSlash(st.base))
 	if _, _, err := fileLayouts.LoadOrNew(dir, func() (caddy.Destructor, error) {
 		return inUse{}, nil
@@ -124,27 +163,29 @@ func (s *StorageStore) leaveDatabase(fs *certmagic.FileStorage, st *storageStore
 	}
 	s.layouts = append(s.layouts, dir)
 
-	path := filepath.Join(dir, dbFile)
+	path := filepath.Join(dir, logDir)
+	if n, _ := logs.References(path); n > 0 {
+		return errors.New("store storage: the running configuration keeps its flows in a " +
+			"log; restart Caddy to move them into a file per key (shared)")
+	}
+	if err := s.moveBoltInto(dir, st); err != nil {
+		return err
+	}
 	if !exists(path) {
 		return nil
 	}
-	if n, _ := databases.References(path); n > 0 {
-		return errors.New("store storage: the running configuration keeps its flows in a " +
-			"database; restart Caddy to move them into a file per key (shared)")
-	}
-	db, err := boltstore.Open(path, boltstore.Options{LockTimeout: time.Second})
+	l, err := logstore.Open(path, logstore.Options{LockTimeout: time.Second})
 	if err != nil {
-		return fmt.Errorf("opening the storage store's database to move its flows: %w", err)
+		return fmt.Errorf("opening the storage store's log to move its flows: %w", err)
 	}
-	n, err := moveFlows(context.Background(), db.Dump, st, time.Now())
-	_ = db.Close()
-	if err != nil {
+	n, err := moveFlows(context.Background(), l.Dump, st, time.Now())
+	if err := errors.Join(err, l.Close()); err != nil {
 		return fmt.Errorf("moving the flows of %s into files: %w", path, err)
 	}
-	if err := os.Remove(path); err != nil {
-		return fmt.Errorf("removing the moved database: %w", err)
+	if err := os.RemoveAll(path); err != nil {
+		return fmt.Errorf("removing the moved log: %w", err)
 	}
-	s.logger.Info("moved the storage store's keys from its database into files",
+	s.logger.Info("moved the storage store's keys from its log into files",
 		zap.String("directory", dir), zap.Int("keys", n))
 	return nil
 }
@@ -155,7 +196,7 @@ type dumpFunc func(ctx context.Context, entry func(key string, value []byte, exp
 	timer func(key string, due time.Time) error) error
 
 // moveWriters is how many writes a move keeps going at once, so that the
-// database's group commit syncs many of them together.
+// log's group commit syncs many of them together.
 const moveWriters = 64
 
 // moveFlows writes what dump lists into to, keeping lifetimes and timers,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bothandoff/caddy-bothandoff/flow"
 	"github.com/bothandoff/caddy-bothandoff/flow/boltstore"
+	"github.com/bothandoff/caddy-bothandoff/flow/logstore"
 )
 
 // storageModule is a storage store module as Provision leaves it, on st.
@@ -27,8 +28,8 @@ func storageModule(t *testing.T, st certmagic.Storage, shared bool) *StorageStor
 
 const testNamespace = "ns"
 
-// TestStorageStoreLayouts checks which layout each storage gets: a database
-// on the local file system, a file per key with shared or in any other
+// TestStorageStoreLayouts checks which layout each storage gets: a log on
+// the local file system, a file per key with shared or in any other
 // storage.
 func TestStorageStoreLayouts(t *testing.T) {
 	dir := t.TempDir()
@@ -37,11 +38,11 @@ func TestStorageStoreLayouts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := st.(*boltstore.Store); !ok {
-		t.Fatalf("store on the local file system is %T; want the database", st)
+	if _, ok := st.(*logstore.Store); !ok {
+		t.Fatalf("store on the local file system is %T; want the log", st)
 	}
-	if !exists(filepath.Join(dir, "bot_handoff", testNamespace, dbFile)) {
-		t.Fatal("no database file in the handler's directory")
+	if !exists(filepath.Join(dir, "bot_handoff", testNamespace, logDir)) {
+		t.Fatal("no log in the handler's directory")
 	}
 
 	for name, m := range map[string]*StorageStore{
@@ -58,10 +59,10 @@ func TestStorageStoreLayouts(t *testing.T) {
 	}
 }
 
-// TestStorageDatabaseOutlivesAReload provisions a second configuration on
-// the same handler before the first is cleaned up, as a reload does: both
-// use one open database, which closes with the last of them.
-func TestStorageDatabaseOutlivesAReload(t *testing.T) {
+// TestStorageLogOutlivesAReload provisions a second configuration on the
+// same handler before the first is cleaned up, as a reload does: both use
+// one open log, which closes with the last of them.
+func TestStorageLogOutlivesAReload(t *testing.T) {
 	ctx := context.Background()
 	fs := &certmagic.FileStorage{Path: t.TempDir()}
 	old, next := storageModule(t, fs, false), storageModule(t, fs, false)
@@ -77,7 +78,7 @@ func TestStorageDatabaseOutlivesAReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	if a != b {
-		t.Fatal("the reloaded configuration opened a database of its own")
+		t.Fatal("the reloaded configuration opened a log of its own")
 	}
 
 	if err := old.Cleanup(); err != nil {
@@ -89,7 +90,7 @@ func TestStorageDatabaseOutlivesAReload(t *testing.T) {
 	if err := next.Cleanup(); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Apply(ctx, flow.Create("f/2", []byte("v"), 0)); !errors.Is(err, boltstore.ErrClosed) {
+	if err := b.Apply(ctx, flow.Create("f/2", []byte("v"), 0)); !errors.Is(err, logstore.ErrClosed) {
 		t.Fatalf("Apply after the last configuration stopped: %v; want ErrClosed", err)
 	}
 }
@@ -131,9 +132,9 @@ func wantFlows(t *testing.T, st flow.Store, now time.Time) {
 	}
 }
 
-// TestStorageStoreMovesFilesIntoTheDatabase opens the database over flows
-// kept a file per key, as earlier versions and shared keep them.
-func TestStorageStoreMovesFilesIntoTheDatabase(t *testing.T) {
+// TestStorageStoreMovesFilesIntoTheLog opens the log over flows kept a
+// file per key, as earlier versions and shared keep them.
+func TestStorageStoreMovesFilesIntoTheLog(t *testing.T) {
 	dir := t.TempDir()
 	fs := &certmagic.FileStorage{Path: dir}
 	now := time.Now()
@@ -154,17 +155,46 @@ func TestStorageStoreMovesFilesIntoTheDatabase(t *testing.T) {
 	}
 }
 
-// TestStorageStoreMovesTheDatabaseIntoFiles opens the store with shared
-// over a handler's database.
-func TestStorageStoreMovesTheDatabaseIntoFiles(t *testing.T) {
+// TestStorageStoreMovesTheEarlierDatabaseIntoTheLog opens the log over
+// flows kept in the earlier layout's database.
+func TestStorageStoreMovesTheEarlierDatabaseIntoTheLog(t *testing.T) {
 	fs := &certmagic.FileStorage{Path: t.TempDir()}
+	dir := filepath.Join(fs.Path, "bot_handoff", testNamespace)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	now := time.Now()
-	first := storageModule(t, fs, false)
-	db, err := first.Store(testNamespace)
+	db, err := boltstore.Open(filepath.Join(dir, boltFile), boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	fillFlows(t, db, now)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Millisecond) // f/gone expires
+
+	st, err := storageModule(t, fs, false).Store(testNamespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFlows(t, st, now)
+	if exists(filepath.Join(dir, boltFile)) {
+		t.Error("the database is still there after the move")
+	}
+}
+
+// TestStorageStoreMovesTheLogIntoFiles opens the store with shared over a
+// handler's log.
+func TestStorageStoreMovesTheLogIntoFiles(t *testing.T) {
+	fs := &certmagic.FileStorage{Path: t.TempDir()}
+	now := time.Now()
+	first := storageModule(t, fs, false)
+	l, err := first.Store(testNamespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillFlows(t, l, now)
 	if err := first.Cleanup(); err != nil {
 		t.Fatal(err)
 	}
@@ -175,8 +205,8 @@ func TestStorageStoreMovesTheDatabaseIntoFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantFlows(t, st, now)
-	if exists(filepath.Join(fs.Path, "bot_handoff", testNamespace, dbFile)) {
-		t.Error("the database is still there after the move")
+	if exists(filepath.Join(fs.Path, "bot_handoff", testNamespace, logDir)) {
+		t.Error("the log is still there after the move")
 	}
 }
 
@@ -197,25 +227,25 @@ func TestStorageStoreLayoutChangesTakeARestart(t *testing.T) {
 	}
 }
 
-// TestStorageDatabaseHeldByAnotherProcess checks the error when the
-// database is held elsewhere: here by a handle of its own, which flock
-// tells apart from the pool's as it would another process.
-func TestStorageDatabaseHeldByAnotherProcess(t *testing.T) {
+// TestStorageLogHeldByAnotherProcess checks the error when the log is
+// held elsewhere: here by a handle of its own, which flock tells apart
+// from the pool's as it would another process.
+func TestStorageLogHeldByAnotherProcess(t *testing.T) {
 	fs := &certmagic.FileStorage{Path: t.TempDir()}
 	dir := filepath.Join(fs.Path, "bot_handoff", testNamespace)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	other, err := boltstore.Open(filepath.Join(dir, dbFile), boltstore.Options{})
+	other, err := logstore.Open(filepath.Join(dir, logDir), logstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	defer func(d time.Duration) { dbLockTimeout = d }(dbLockTimeout)
-	dbLockTimeout = 100 * time.Millisecond
+	defer func(d time.Duration) { logLockTimeout = d }(logLockTimeout)
+	logLockTimeout = 100 * time.Millisecond
 
 	_, err = storageModule(t, fs, false).Store(testNamespace)
 	if err == nil || !strings.Contains(err.Error(), "shared") {
-		t.Fatalf("store over a held database: %v; want an error naming shared", err)
+		t.Fatalf("store over a held log: %v; want an error naming shared", err)
 	}
 }

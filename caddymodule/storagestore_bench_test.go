@@ -14,8 +14,8 @@ import (
 	"github.com/bothandoff/caddy-bothandoff/flow/storetest"
 )
 
-// BenchmarkStorageStore measures the file-per-key layout; the database's
-// figures come from flow/boltstore's BenchmarkStore.
+// BenchmarkStorageStore measures the file-per-key layout; the log's
+// figures come from flow/logstore's BenchmarkStore.
 func BenchmarkStorageStore(b *testing.B) {
 	storetest.Bench(b, func(b *testing.B, now func() time.Time) flow.Store {
 		return newStorageStore(&certmagic.FileStorage{Path: b.TempDir()}, "bot_handoff/bench", now)
@@ -101,17 +101,17 @@ func BenchmarkStorageClaimIdle(b *testing.B) {
 	}
 }
 
-// BenchmarkMoveFilesIntoDatabase times the move of pending flows from a
-// file per key into the database, which the first start after an upgrade
-// makes before it serves.
-func BenchmarkMoveFilesIntoDatabase(b *testing.B) {
+// BenchmarkMoveFilesIntoLog times the move of pending flows from a file
+// per key into the log, which the first start after an upgrade makes
+// before it serves.
+func BenchmarkMoveFilesIntoLog(b *testing.B) {
 	const n = 5_000
 	for range b.N {
 		b.StopTimer()
 		dir := b.TempDir()
 		files := newStorageStore(&certmagic.FileStorage{Path: dir}, "bot_handoff/bench", nil)
 		storetest.Fill(b, files, 0, n, time.Now())
-		db := storageLayout(b, dir, "database", nil)
+		db := storageLayout(b, dir, "log", nil)
 		b.StartTimer()
 
 		moved, err := moveFlows(context.Background(), files.dump, db, time.Now())

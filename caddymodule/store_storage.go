@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -20,8 +21,8 @@ func init() {
 // unless the operator chose another, under bot_handoff/. Flows survive
 // restarts and reloads.
 //
-// On the local file system, each handler's flows are one database file,
-// which one Caddy process holds at a time. In any other storage, and with
+// On the local file system, each handler's flows are one log, kept in
+// memory too, which one Caddy process holds at a time. In any other storage, and with
 // shared, each key is a file of its own, and instances sharing the storage
 // share the flows.
 type StorageStore struct {
@@ -31,17 +32,18 @@ type StorageStore struct {
 
 	// Shared keeps a file per key on the local file system too, for Caddy
 	// processes that share one storage directory, on one machine or over
-	// a network file system. It is much slower than the database. Flows
+	// a network file system. It is much slower than the log. Flows
 	// move between the two layouts at the first start after the setting
 	// changes; a reload cannot change it. Default: false.
 	Shared bool `json:"shared,omitempty"`
 
 	storage certmagic.Storage
 	logger  *zap.Logger
+	slog    *slog.Logger
 	ctx     context.Context
 	cancel  context.CancelFunc
 	files   []*storageStore
-	dbs     []string
+	logs    []string
 	layouts []string
 }
 
@@ -57,6 +59,7 @@ func (StorageStore) CaddyModule() caddy.ModuleInfo {
 func (s *StorageStore) Provision(ctx caddy.Context) error {
 	s.storage = ctx.Storage()
 	s.logger = ctx.Logger()
+	s.slog = ctx.Slogger()
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return nil
 }
@@ -66,21 +69,21 @@ func (s *StorageStore) Store(namespace string) (flow.Store, error) {
 	base := "bot_handoff/" + namespace
 	every := durationOr(s.SweepInterval, 10*time.Minute)
 	if fs, ok := s.storage.(*certmagic.FileStorage); ok && !s.Shared {
-		db, err := s.openDatabase(fs, base)
+		l, err := s.openLog(fs, base)
 		if err != nil {
 			return nil, err
 		}
 		go s.sweepEvery(every, func(ctx context.Context) error {
-			_, err := db.Sweep(ctx)
+			_, err := l.Sweep(ctx)
 			return err
 		})
-		return db, nil
+		return l, nil
 	}
 
 	st := newStorageStore(s.storage, base, nil)
 	s.files = append(s.files, st)
 	if fs, ok := s.storage.(*certmagic.FileStorage); ok {
-		if err := s.leaveDatabase(fs, st); err != nil {
+		if err := s.leaveLog(fs, st); err != nil {
 			return nil, err
 		}
 	}
@@ -106,8 +109,7 @@ func (s *StorageStore) sweepEvery(every time.Duration, sweep func(context.Contex
 }
 
 // Cleanup stops the sweepers, closes the stores' files, and lets go of
-// the databases, which close once no configuration of the process uses
-// them.
+// the logs, which close once no configuration of the process uses them.
 func (s *StorageStore) Cleanup() error {
 	if s.cancel != nil {
 		s.cancel()
@@ -115,8 +117,8 @@ func (s *StorageStore) Cleanup() error {
 	for _, st := range s.files {
 		_ = st.w.close()
 	}
-	for _, path := range s.dbs {
-		_, _ = databases.Delete(path)
+	for _, path := range s.logs {
+		_, _ = logs.Delete(path)
 	}
 	for _, dir := range s.layouts {
 		_, _ = fileLayouts.Delete(dir)

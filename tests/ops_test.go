@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/bothandoff/caddy-bothandoff/flow"
-	"github.com/bothandoff/caddy-bothandoff/flow/boltstore"
+	"github.com/bothandoff/caddy-bothandoff/flow/logstore"
 )
 
 // TestMetricsLogsAndHealth walks a flow and checks what an operator sees:
@@ -203,9 +203,9 @@ func scrape(t *testing.T, c *Caddy) string {
 	return string(b)
 }
 
-// TestBackupWhileServing copies a handler's database through the admin API
-// while Caddy runs, and reads the copy: the waiting delivery and the flow
-// are in it.
+// TestBackupWhileServing copies a handler's log through the admin API
+// while Caddy runs, and restores the copy as the docs say, in a directory
+// of its own as 0.snap: the waiting delivery and the flow are in it.
 func TestBackupWhileServing(t *testing.T) {
 	s := newSiteEnv(t, "storage")
 	s.hooks.setFail(true)
@@ -219,13 +219,14 @@ func TestBackupWhileServing(t *testing.T) {
 		t.Fatalf("caddy handoff outbox: %v: %s", err, out)
 	}
 
-	file := filepath.Join(t.TempDir(), "backup.db")
+	restored := t.TempDir()
+	file := filepath.Join(restored, "0.snap")
 	out, err = Handoff(t, nil, "backup", "--address", admin,
 		"--handler", handlers[0].Handler, "--output", file)
 	if err != nil {
 		t.Fatalf("caddy handoff backup: %v: %s", err, out)
 	}
-	copied, err := boltstore.Open(file, boltstore.Options{})
+	copied, err := logstore.Open(restored, logstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -254,7 +254,7 @@ func TestRestartAndReloadMidFlow(t *testing.T) {
 }
 
 // TestKilledMidFlow kills Caddy, as a crash would, while a completed flow's
-// delivery waits in the storage store's outbox: the database opens again,
+// delivery waits in the storage store's outbox: the log replays,
 // the delivery lands, and the number verifies.
 func TestKilledMidFlow(t *testing.T) {
 	s := newSiteEnv(t, "storage")

@@ -9,7 +9,7 @@
 //
 //	handoff-bench -caddy bin/caddy [-oauth2-proxy PATH] [-duration 2s]
 //	              [-rounds 7] [-workers 16] [-samples 300] [-server-cpus LIST]
-//	              [-profile FILE]
+//	              [-profile FILE [-profile-store memory|storage]]
 //
 // With -server-cpus, the servers run on those CPUs only; run the command
 // itself on the others (taskset --cpu-list 0 handoff-bench ...) so that the
@@ -35,6 +35,7 @@ type options struct {
 	samples     int
 	serverCPUs  string
 	profile     string
+	profiled    string // the store whose Caddy -profile profiles
 }
 
 func main() {
@@ -48,9 +49,11 @@ func main() {
 	flag.StringVar(&o.serverCPUs, "server-cpus", "",
 		"CPUs for Caddy and oauth2-proxy, as taskset --cpu-list takes them (default: any)")
 	flag.StringVar(&o.profile, "profile", "",
-		"write a CPU profile of the memory store's Caddy during its last link start run here")
+		"write a CPU profile of a Caddy during its last link start run here")
+	flag.StringVar(&o.profiled, "profile-store", "memory",
+		"the store of the Caddy to profile: memory or storage")
 	flag.Parse()
-	if o.caddy == "" {
+	if o.caddy == "" || (o.profiled != "memory" && o.profiled != "storage") {
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -66,7 +69,7 @@ type env struct {
 	client  *http.Client
 	idp     *idp
 	bare    string // the site without the handler, on the memory Caddy
-	admin   string // the memory Caddy's admin endpoint, when profiling
+	admin   string // the profiled Caddy's admin endpoint
 	memory  *server
 	storage *server
 	proxy   *server // nil without oauth2-proxy
@@ -129,7 +132,7 @@ func (e *env) startServers(dir, up string) error {
 			site = withBare(site, siteBlock("", up)(barePort))
 		}
 		admin := "off"
-		if s.store == "memory" && e.o.profile != "" {
+		if s.store == e.o.profiled && e.o.profile != "" {
 			if admin, err = e.adminAddress(); err != nil {
 				return err
 			}
@@ -144,7 +147,7 @@ func (e *env) startServers(dir, up string) error {
 	return err
 }
 
-// adminAddress picks the memory Caddy's admin address for profiling.
+// adminAddress picks the profiled Caddy's admin address.
 func (e *env) adminAddress() (string, error) {
 	port, err := freePort()
 	if err != nil {

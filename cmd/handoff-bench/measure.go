@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -73,7 +74,8 @@ func (e *env) starts(ctx context.Context) error {
 				run(ctx, e.client, l, e.o.workers, warmup)
 				continue
 			}
-			profiled := e.profileDuring(ctx, round == e.o.rounds-1 && i == 0)
+			last := round == e.o.rounds-1
+			profiled := e.profileDuring(ctx, last && strings.HasSuffix(l.name, e.o.profiled))
 			r, err := e.measure(ctx, l)
 			if err := errors.Join(err, profiled()); err != nil {
 				return err
@@ -88,7 +90,7 @@ func (e *env) starts(ctx context.Context) error {
 	return nil
 }
 
-// profileDuring starts a CPU profile of the memory Caddy for the length of
+// profileDuring starts a CPU profile of the profiled Caddy for the length of
 // a run, if on and the run was asked to be profiled. The returned function
 // waits for the profile and writes it to the -profile file.
 func (e *env) profileDuring(ctx context.Context, on bool) func() error {
@@ -103,7 +105,7 @@ func (e *env) profileDuring(ctx context.Context, on bool) func() error {
 		if err := <-done; err != nil {
 			return fmt.Errorf("profiling: %w", err)
 		}
-		progress("CPU profile of the memory store's Caddy written to %s", e.o.profile)
+		progress("CPU profile of the %s store's Caddy written to %s", e.o.profiled, e.o.profile)
 		return nil
 	}
 }

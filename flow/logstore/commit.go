@@ -2,6 +2,7 @@ package logstore
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 )
 
@@ -81,6 +82,10 @@ func (s *Store) writeLoop() {
 	for {
 		select {
 		case <-s.wake:
+			// Goroutines ready to run add their frames first: on one
+			// CPU, a batch then holds every write that was on its way,
+			// not only the first.
+			runtime.Gosched()
 			s.flush()
 			s.maybeCompact()
 		case <-s.quit:

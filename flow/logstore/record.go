@@ -26,8 +26,9 @@ import (
 //	          untimer: nothing
 //	          rev:     rev:uvarint                (key empty)
 //
-// A frame is one Apply or Claim, or one chunk of a snapshot, and ends with a
-// rev record: the store's revision counter after it. Records are the writes'
+// A segment is preallocated with zeros, and a frame's length is never 0, so
+// a header of zeros ends the frames. A frame is one Apply or Claim, or one
+// chunk of a snapshot, and ends with a rev record: the store's revision counter after it. Records are the writes'
 // results, not their conditions, so replaying a frame twice ends in the same
 // state. Times are Unix nanoseconds; exp 0 is no lifetime.
 var magic = []byte("bot_handoff log1")
@@ -210,6 +211,9 @@ func readFrames(r io.Reader, fn func([]byte) error) (int64, error) {
 			return good, tornOr(err)
 		}
 		n := binary.LittleEndian.Uint32(hdr[:])
+		if n == 0 && binary.LittleEndian.Uint32(hdr[4:]) == 0 {
+			return good, nil // the zeros after the last frame
+		}
 		if n > maxFrame {
 			return good, errTorn
 		}

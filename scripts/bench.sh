@@ -84,6 +84,6 @@ done
 for n in "${disk[@]}"; do
 	gobench -bench '^BenchmarkStoragePendingFlowDisk$' -benchtime "${n}x" ./caddymodule/ |
 		awk -v n="$n" '{split($1, name, "[/-]")
-			printf "| storage, %s (disk) | %s | %s files, %s B written, %s B allocated |\n",
-				name[2], n, $9, $5, $7}'
+			printf "| storage, %s (disk) | %s | %s files, %s B written, %s B allocated, %s B of heap |\n",
+				name[2], n, $9, $5, $7, $11}'
 done

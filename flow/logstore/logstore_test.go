@@ -199,21 +199,29 @@ func framesEnd(b []byte) int {
 	return end
 }
 
-// TestTornEndIsCutOff appends half a frame to the log, as a crash in the
-// middle of a write leaves it: the store opens with what was whole, and
-// writes after it.
-func TestTornEndIsCutOff(t *testing.T) {
-	dir := t.TempDir()
+// twoFrames writes f/a and f/b in two frames to a new store, closes it, and
+// returns its directory, its segment's path and what that holds.
+func twoFrames(t *testing.T) (dir, path string, segment []byte) {
+	t.Helper()
+	dir = t.TempDir()
 	st := open(t, dir, logstore.Options{})
 	mustApply(t, st, flow.Create("f/a", []byte("a"), 0))
 	mustApply(t, st, flow.Create("f/b", []byte("b"), 0))
 	mustClose(t, st)
 
-	path := lastSegment(t, dir)
-	whole, err := os.ReadFile(path)
+	path = lastSegment(t, dir)
+	segment, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dir, path, segment
+}
+
+// TestTornEndIsCutOff appends half a frame to the log, as a crash in the
+// middle of a write leaves it: the store opens with what was whole, and
+// writes after it.
+func TestTornEndIsCutOff(t *testing.T) {
+	dir, path, whole := twoFrames(t)
 	// The second frame, with its last bytes never written: zeros, as the
 	// segment was preallocated.
 	end := framesEnd(whole)
@@ -222,7 +230,7 @@ func TestTornEndIsCutOff(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	st = open(t, dir, logstore.Options{})
+	st := open(t, dir, logstore.Options{})
 	wantValue(t, st, "f/a", "a")
 	if _, err := st.Get(context.Background(), "f/b"); !errors.Is(err, flow.ErrNotFound) {
 		t.Fatalf("f/b of the torn frame: %v; want ErrNotFound", err)
@@ -238,23 +246,14 @@ func TestTornEndIsCutOff(t *testing.T) {
 // TestDamageBeforeTheEndFails flips a byte in a segment that another
 // follows: that is not a crash's torn end, and Open refuses to guess.
 func TestDamageBeforeTheEndFails(t *testing.T) {
-	dir := t.TempDir()
-	st := open(t, dir, logstore.Options{})
-	mustApply(t, st, flow.Create("f/a", []byte("a"), 0))
-	mustApply(t, st, flow.Create("f/b", []byte("b"), 0))
-	mustClose(t, st)
+	dir, path, b := twoFrames(t)
 
 	// A second segment after the first: replaying the same frames twice
 	// ends in the same state, so this store opens as it is.
-	path := lastSegment(t, dir)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := os.WriteFile(filepath.Join(dir, "0000000000000009.log"), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	st = open(t, dir, logstore.Options{})
+	st := open(t, dir, logstore.Options{})
 	wantValue(t, st, "f/b", "b")
 	mustClose(t, st)
 

@@ -69,20 +69,26 @@ func (s *Store) startCompaction() error {
 		return err
 	}
 
-	// Between two batches, so every frame before the copy is in the old
-	// segment. Frames collected but not yet written go to the new one, and
-	// the copy already holds their changes: replaying them on it again
-	// changes nothing, and the snapshot waits for them to be durable.
-	s.mu.Lock()
-	state := s.state.Copy(s.now())
-	unsynced := s.unsynced()
-	s.mu.Unlock()
-
+	// Between two batches, so every frame before the switch is in the old
+	// segment and every frame after it goes to the new one.
 	old := s.seg
 	s.seg = next
 	if err := old.close(); err != nil {
 		s.log.Warn("closing a finished log segment failed", "directory", s.dir, "error", err)
 	}
+
+	// The copy lets writes in every few thousand entries, so that calls
+	// wait for a chunk, not for the whole state. Their frames are in the
+	// new segment, which replays on the snapshot: whichever of their
+	// changes the copy holds, the replay ends in the state after them.
+	// The snapshot waits for the last of those frames to be durable.
+	s.mu.Lock()
+	state := s.state.Copy(s.now(), func() {
+		s.mu.Unlock()
+		s.mu.Lock()
+	})
+	unsynced := s.unsynced()
+	s.mu.Unlock()
 
 	c := &s.compactor
 	if c.done == nil {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -303,4 +304,67 @@ func TestClosedStoreRefuses(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatalf("a second Close: %v", err)
 	}
+}
+
+// TestCompactionUnderConcurrentWrites compacts again and again while
+// writers change their own keys, so that the copies let writes in midway:
+// after reopening, every key holds what its writer wrote last.
+func TestCompactionUnderConcurrentWrites(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	opts := logstore.Options{CompactAfter: 16 << 10}
+	st := open(t, dir, opts)
+	const writers, keys, rounds = 8, 1000, 4
+
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			for r := range rounds {
+				for k := range keys {
+					key := fmt.Sprintf("w%d/%03d", w, k)
+					value := []byte(fmt.Sprintf("round %d", r))
+					var err error
+					switch {
+					case r == 0:
+						err = st.Apply(ctx, flow.Create(key, value, time.Hour))
+					case r == rounds-1 && k%4 == 0:
+						err = st.Apply(ctx, flow.Delete(key, 0), flow.Unschedule(key))
+					default:
+						var e flow.Entry
+						if e, err = st.Get(ctx, key); err == nil {
+							err = st.Apply(ctx, flow.Update(key, e.Rev, value, time.Hour),
+								flow.Schedule(key, storetest.Epoch.Add(time.Duration(r))))
+						}
+					}
+					if err != nil {
+						errs <- fmt.Errorf("%s round %d: %w", key, r, err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	waitCompacted(t, dir)
+	mustClose(t, st)
+
+	st = open(t, dir, opts)
+	got := dump(t, st)
+	want := contents{values: map[string]string{}, timers: map[string]time.Time{}}
+	for w := range writers {
+		for k := range keys {
+			if k%4 == 0 {
+				continue
+			}
+			key := fmt.Sprintf("w%d/%03d", w, k)
+			want.values[key] = fmt.Sprintf("round %d", rounds-1)
+			want.timers[key] = storetest.Epoch.Add(time.Duration(rounds - 1))
+		}
+	}
+	wantContents(t, got, want)
 }

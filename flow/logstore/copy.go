@@ -57,7 +57,7 @@ func (s *Store) durableCopy() (memstore.Copy, error) {
 		s.mu.Unlock()
 		return memstore.Copy{}, err
 	}
-	c := s.state.Copy(s.now())
+	c := s.state.Copy(s.now(), nil)
 	wait := s.unsynced()
 	s.mu.Unlock()
 

@@ -10,10 +10,12 @@
 // sync share the next. A read waits likewise when the value it finds is
 // not yet durable, so nothing a crash could take back is ever returned.
 //
-// The log is compacted in the background: once the segments written since
-// the last snapshot outgrow it (and CompactAfter), the writer starts a new
-// segment and a snapshot of the state at that point is written beside it;
-// the older files go when the snapshot is in place.
+// The log is compacted in the background: once the segment written since
+// the last snapshot outgrows it (and CompactAfter), the writer starts a new
+// segment and a snapshot of the state is written beside it; the older files
+// go when the snapshot is in place. The state is copied a chunk at a time,
+// the calls let in between, and the new segment replays on the snapshot to
+// the state after whatever changed meanwhile.
 //
 // One process at a time opens a store: it holds a lock file in the
 // directory. The processes of a cluster share a Redis store instead.

@@ -176,18 +176,37 @@ type Keyed struct {
 	Item
 }
 
+// copyChunk is how many entries Copy copies between two calls of pause.
+const copyChunk = 4096
+
 // Copy returns the live items at now and every timer. The values are
 // shared, not copied: the state never changes a value it holds.
-func (s *State) Copy(now time.Time) Copy {
-	c := Copy{Rev: s.rev, Items: make([]Keyed, 0, len(s.items)),
+//
+// pause, if not nil, is called after every copyChunk entries; the caller's
+// lock may let other changes in meanwhile. The copy is then fuzzy: an entry
+// that no change touches while Copy runs is copied as it was when Copy
+// began, an entry a change touches may be copied before or after it, and
+// one a change adds may be left out. Replaying those changes on such a copy
+// ends in the state after them.
+func (s *State) Copy(now time.Time, pause func()) Copy {
+	c := Copy{Items: make([]Keyed, 0, len(s.items)),
 		Timers: make([]flow.Timer, 0, len(s.timers))}
+	n := 0
+	step := func() {
+		if n++; pause != nil && n%copyChunk == 0 {
+			pause()
+		}
+	}
 	for k, it := range s.items {
 		if it.Exp.IsZero() || now.Before(it.Exp) {
 			c.Items = append(c.Items, Keyed{Key: k, Item: it})
 		}
+		step()
 	}
 	for k, due := range s.timers {
 		c.Timers = append(c.Timers, flow.Timer{Key: k, Due: due})
+		step()
 	}
+	c.Rev = s.rev
 	return c
 }

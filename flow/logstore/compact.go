@@ -39,13 +39,18 @@ func (s *Store) maybeCompact() {
 	c := &s.compactor
 	select {
 	case r := <-c.done:
+		// A snapshot in place counts even if removing the files it
+		// replaced failed: the next compaction removes them.
 		c.running = false
+		if r.size > 0 {
+			c.snapBytes = r.size
+		}
 		if r.err != nil {
 			s.log.Warn("compacting the flow log failed; it grows until a later try succeeds",
 				"directory", s.dir, "error", r.err)
+		}
+		if r.size == 0 {
 			c.retryAt = s.now().Add(compactRetry)
-		} else {
-			c.snapBytes = r.size
 		}
 	default:
 	}

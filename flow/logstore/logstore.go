@@ -112,7 +112,6 @@ func Open(dir string, opts Options) (*Store, error) {
 		dir: dir, now: opts.Now, log: opts.Logger, opts: opts, lock: lock,
 		state:   memstore.NewState(),
 		pending: newBatch(1),
-		synced:  0,
 		writer:  newWriter(),
 	}
 	if err := s.load(); err != nil {

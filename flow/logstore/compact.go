@@ -141,7 +141,7 @@ func writeFile(path string, state memstore.Copy) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	w := bufio.NewWriterSize(f, 1<<20)
+	w := bufio.NewWriterSize(&syncingWriter{f: f}, 1<<20)
 	size, err := writeCopy(w, state)
 	if err == nil {
 		err = w.Flush()
@@ -156,4 +156,24 @@ func writeFile(path string, state memstore.Copy) (int64, error) {
 		return 0, fmt.Errorf("writing %s: %w", path, err)
 	}
 	return size, nil
+}
+
+// syncEvery is how much of a snapshot is written between two syncs.
+const syncEvery = 8 << 20
+
+// A syncingWriter syncs the file it writes every syncEvery bytes, so that
+// the disk takes a snapshot in small steps: one sync of all of it at the
+// end would hold up the log's syncs, and every write waiting on them,
+// until the whole snapshot is on the disk.
+type syncingWriter struct {
+	f        *os.File
+	unsynced int
+}
+
+func (w *syncingWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if w.unsynced += n; err == nil && w.unsynced >= syncEvery {
+		w.unsynced, err = 0, datasync(w.f)
+	}
+	return n, err
 }

@@ -1,7 +1,6 @@
 package memstore
 
 import (
-	"container/heap"
 	"strings"
 	"time"
 
@@ -82,7 +81,7 @@ func (s *State) Apply(op flow.Op, now time.Time, tag uint64) Item {
 func (s *State) Put(key string, it Item) {
 	s.rev = max(s.rev, it.Rev)
 	if !it.Exp.IsZero() {
-		heap.Push(&s.expiry, timed{at: it.Exp, key: key})
+		s.expiry.push(timed{at: it.Exp, key: key})
 	}
 	s.items[key] = it
 }
@@ -93,7 +92,7 @@ func (s *State) Delete(key string) { delete(s.items, key) }
 // SetTimer sets the key's timer to due.
 func (s *State) SetTimer(key string, due time.Time) {
 	s.timers[key] = due
-	heap.Push(&s.due, timed{at: due, key: key})
+	s.due.push(timed{at: due, key: key})
 }
 
 // ClearTimer removes the key's timer.
@@ -112,7 +111,7 @@ func (s *State) SetRev(rev uint64) { s.rev = max(s.rev, rev) }
 func (s *State) Sweep(now time.Time) int {
 	n := 0
 	for s.expiry.Len() > 0 && !now.Before(s.expiry[0].at) {
-		t := heap.Pop(&s.expiry).(timed)
+		t := s.expiry.pop()
 		if it, ok := s.items[t.key]; ok && it.Exp.Equal(t.at) {
 			delete(s.items, t.key)
 			n++
@@ -126,7 +125,7 @@ func (s *State) Sweep(now time.Time) int {
 func (s *State) Claim(now time.Time, lease time.Duration, limit int) []string {
 	var keys []string
 	for len(keys) < limit && s.due.Len() > 0 && !now.Before(s.due[0].at) {
-		t := heap.Pop(&s.due).(timed)
+		t := s.due.pop()
 		if due, ok := s.timers[t.key]; !ok || !due.Equal(t.at) {
 			continue // rescheduled or unscheduled since
 		}

@@ -86,7 +86,8 @@ func churn(t *testing.T, st *logstore.Store, model *memstore.Store, n int) {
 	for i := range n {
 		key := fmt.Sprintf("f/%05d", i)
 		value := bytes.Repeat([]byte{byte('a' + i%26)}, 200)
-		apply(flow.Create(key, value, time.Hour), flow.Schedule(key, storetest.Epoch.Add(time.Duration(i))))
+		due := storetest.Epoch.Add(time.Duration(i))
+		apply(flow.Create(key, value, time.Hour), flow.Schedule(key, due))
 		if i%3 == 0 {
 			e, err := st.Get(ctx, key)
 			if err != nil {
@@ -206,7 +207,8 @@ func TestCrashesWhileCompacting(t *testing.T) {
 	// A snapshot of the state at the end of segment 1, in place as number
 	// 1: segment 1 replays on it again, which changes nothing, and a
 	// segment 0 before it is removed.
-	if err := os.WriteFile(filepath.Join(dir, "0000000000000001.snap"), snap.Bytes(), 0o600); err != nil {
+	placed := filepath.Join(dir, "0000000000000001.snap")
+	if err := os.WriteFile(placed, snap.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	stale := filepath.Join(dir, "0000000000000000.log")

@@ -28,9 +28,10 @@ import (
 //
 // A segment is preallocated with zeros, and a frame's length is never 0, so
 // a header of zeros ends the frames. A frame is one Apply or Claim, or one
-// chunk of a snapshot, and ends with a rev record: the store's revision counter after it. Records are the writes'
-// results, not their conditions, so replaying a frame twice ends in the same
-// state. Times are Unix nanoseconds; exp 0 is no lifetime.
+// chunk of a snapshot, and ends with a rev record: the store's revision
+// counter after it. Records are the writes' results, not their conditions,
+// so replaying a frame twice ends in the same state. Times are Unix
+// nanoseconds; exp 0 is no lifetime.
 var magic = []byte("bot_handoff log1")
 
 const (

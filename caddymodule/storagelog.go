@@ -141,12 +141,13 @@ func (s *StorageStore) moveBoltInto(dir string, st flow.Store) error {
 // moveBolt moves the flows of the database at path into st and removes the
 // database.
 func moveBolt(path string, st flow.Store) (int, error) {
-	db, err := boltstore.Open(path, boltstore.Options{LockTimeout: time.Second})
-	if err != nil {
-		return 0, err
+	now := time.Now()
+	dump := func(ctx context.Context, entry func(string, []byte, time.Time) error,
+		timer func(string, time.Time) error) error {
+		return boltstore.Dump(ctx, path, time.Second, now, entry, timer)
 	}
-	n, err := moveFlows(context.Background(), db.Dump, st, time.Now())
-	if err := errors.Join(err, db.Close()); err != nil {
+	n, err := moveFlows(context.Background(), dump, st, now)
+	if err != nil {
 		return n, err
 	}
 	return n, os.Remove(path)

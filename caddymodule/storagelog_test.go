@@ -13,7 +13,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/bothandoff/caddy-bothandoff/flow"
-	"github.com/bothandoff/caddy-bothandoff/flow/boltstore"
 	"github.com/bothandoff/caddy-bothandoff/flow/logstore"
 )
 
@@ -155,30 +154,40 @@ func TestStorageStoreMovesFilesIntoTheLog(t *testing.T) {
 	}
 }
 
-// TestStorageStoreMovesTheEarlierDatabaseIntoTheLog opens the log over
-// flows kept in the earlier layout's database.
+// TestStorageStoreMovesTheEarlierDatabaseIntoTheLog opens the log over a
+// database the earlier layout wrote (flow/boltstore's fixture).
 func TestStorageStoreMovesTheEarlierDatabaseIntoTheLog(t *testing.T) {
 	fs := &certmagic.FileStorage{Path: t.TempDir()}
 	dir := filepath.Join(fs.Path, "bot_handoff", testNamespace)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
+	fixture, err := os.ReadFile(filepath.Join("..", "flow", "boltstore", "testdata", boltFile))
+	if err == nil {
+		err = os.MkdirAll(dir, 0o700)
 	}
-	now := time.Now()
-	db, err := boltstore.Open(filepath.Join(dir, boltFile), boltstore.Options{})
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, boltFile), fixture, 0o600)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	fillFlows(t, db, now)
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(2 * time.Millisecond) // f/gone expires
 
 	st, err := storageModule(t, fs, false).Store(testNamespace)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantFlows(t, st, now)
+	ctx := context.Background()
+	for key, want := range map[string]string{"f/live": "live flow", "j/used": "1"} {
+		if e, err := st.Get(ctx, key); err != nil || string(e.Value) != want {
+			t.Errorf("%s = %q, %v; want %q", key, e.Value, err, want)
+		}
+	}
+	if _, err := st.Get(ctx, "f/gone"); !errors.Is(err, flow.ErrNotFound) {
+		t.Errorf("expired f/gone: %v; want ErrNotFound", err)
+	}
+	timers, n, err := st.Timers(ctx, "", 10)
+	due := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	if err != nil || n != 2 || timers[0].Key != "d/f/live" || !timers[0].Due.Equal(due) {
+		t.Errorf("timers = %v (%d), %v; want d/f/live's and f/live's", timers, n, err)
+	}
 	if exists(filepath.Join(dir, boltFile)) {
 		t.Error("the database is still there after the move")
 	}

@@ -1,194 +1,76 @@
-// Package boltstore is a flow.Store in one bbolt database file: durable
-// across restarts, on the local disk of one process. bbolt holds the file
-// with an exclusive lock, so one process at a time serves a database; the
-// processes of a cluster share a Redis store instead.
+// Package boltstore reads the flows of the storage store's earlier layout
+// on the local disk: one bbolt database file per handler, store.db. The
+// store now keeps a log instead (flow/logstore); this package is what moves
+// a database's flows into it at the first start after an upgrade.
 //
-// Writes are group-committed: Apply and Claim queue their changes for one
-// committer, which runs every change waiting into one transaction and syncs
-// the file once for all of them. A lone write commits at once; under load,
-// the writes that arrive during one sync share the next.
+// The database holds, in bucket kv, a key's entry at key ‖ 0 (an 8-byte
+// revision, an 8-byte expiry in Unix nanoseconds, 0 for none, and the
+// value) and its timer at key ‖ 1 (an 8-byte due time), all big-endian.
 package boltstore
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/bothandoff/caddy-bothandoff/flow"
 )
 
-// ErrClosed is returned by calls on a closed store.
-var ErrClosed = errors.New("boltstore: store closed")
+var kvBucket = []byte("kv")
 
-// Options tune Open.
-type Options struct {
-	// Now is the store's clock. Default: time.Now.
-	Now func() time.Time
-	// LockTimeout is how long Open waits for another process to release
-	// the file. Default: 10s.
-	LockTimeout time.Duration
-	// MaxBatch is the most changes one transaction commits. Default: 512.
-	MaxBatch int
-}
+// Tags that end a key in kvBucket.
+const (
+	entryTag byte = 0
+	timerTag byte = 1
+)
 
-// Store is a flow.Store in a bbolt database. It is safe for concurrent use.
-type Store struct {
-	db  *bolt.DB
-	now func() time.Time
-
-	calls     chan *call
-	quit      chan struct{}
-	stopped   chan struct{}
-	closeOnce sync.Once
-	maxBatch  int
-}
-
-// Open opens or creates the database at path.
-func Open(path string, opts Options) (*Store, error) {
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.LockTimeout <= 0 {
-		opts.LockTimeout = 10 * time.Second
-	}
-	if opts.MaxBatch <= 0 {
-		opts.MaxBatch = 512
-	}
-
-	// The free page list is rebuilt at open rather than written with every
-	// commit, which keeps commits small.
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        opts.LockTimeout,
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
-	})
+// Dump calls entry for every value of the database at path still live at
+// now, and timer for every timer, from one read transaction. It waits up to
+// lockTimeout for a process that holds the database. A zero expiry is none.
+func Dump(ctx context.Context, path string, lockTimeout time.Duration, now time.Time,
+	entry func(key string, value []byte, expires time.Time) error,
+	timer func(key string, due time.Time) error) error {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, ReadOnly: true})
 	if errors.Is(err, bolt.ErrTimeout) {
-		return nil, fmt.Errorf("opening %s: another process holds it: %w", path, err)
+		return fmt.Errorf("opening %s: another process holds it: %w", path, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("opening %s: %w", path, err)
+		return fmt.Errorf("opening %s: %w", path, err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{kvBucket, tqBucket} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+
+	err = db.View(func(tx *bolt.Tx) error {
+		kv := tx.Bucket(kvBucket)
+		if kv == nil {
+			return nil
+		}
+		return kv.ForEach(func(k, v []byte) error {
+			if err := ctx.Err(); err != nil || len(k) == 0 {
 				return err
 			}
-		}
+			return dumpOne(string(k[:len(k)-1]), k[len(k)-1], v, now, entry, timer)
+		})
+	})
+	return errors.Join(err, db.Close())
+}
+
+// dumpOne passes one record of kvBucket, key's entry or timer by tag, to
+// entry or timer. A record too short for its kind is skipped.
+func dumpOne(key string, tag byte, v []byte, now time.Time,
+	entry func(string, []byte, time.Time) error, timer func(string, time.Time) error) error {
+	switch {
+	case tag == timerTag && len(v) == 8:
+		return timer(key, time.Unix(0, int64(binary.BigEndian.Uint64(v))))
+	case tag != entryTag || len(v) < 16:
 		return nil
-	})
-	if err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("preparing %s: %w", path, err)
 	}
 
-	s := &Store{
-		db:       db,
-		now:      opts.Now,
-		calls:    make(chan *call),
-		quit:     make(chan struct{}),
-		stopped:  make(chan struct{}),
-		maxBatch: opts.MaxBatch,
-	}
-	go s.commitLoop()
-	return s, nil
-}
-
-// Close stops the committer after the changes it has taken, and closes the
-// file. Calls after the first return nil.
-func (s *Store) Close() error {
-	var err error
-	s.closeOnce.Do(func() {
-		close(s.quit)
-		<-s.stopped
-		err = s.db.Close()
-	})
-	return err
-}
-
-// Path is the database file's path.
-func (s *Store) Path() string { return s.db.Path() }
-
-// Get implements flow.Store.
-func (s *Store) Get(ctx context.Context, key string) (flow.Entry, error) {
-	if err := ctx.Err(); err != nil {
-		return flow.Entry{}, err
-	}
-	var ent flow.Entry
-	var found bool
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var e entry
-		e, found = live(tx, key, s.now())
-		if found {
-			// Bytes read in a transaction are only valid within it.
-			ent = flow.Entry{Value: append([]byte(nil), e.value...), Rev: e.rev}
+	var exp time.Time
+	if n := int64(binary.BigEndian.Uint64(v[8:16])); n != 0 {
+		if exp = time.Unix(0, n); !now.Before(exp) {
+			return nil
 		}
-		return nil
-	})
-	if err != nil {
-		return flow.Entry{}, fmt.Errorf("%w: reading %s: %w", flow.ErrStoreUnavailable, key, err)
 	}
-	if !found {
-		return flow.Entry{}, flow.ErrNotFound
-	}
-	return ent, nil
+	return entry(key, append([]byte(nil), v[16:]...), exp)
 }
-
-// Apply implements flow.Store: every condition is checked against the
-// database as the committer's transaction sees it, then every op is
-// written, in that one transaction.
-func (s *Store) Apply(ctx context.Context, ops ...flow.Op) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-
-	// A failed condition is this Apply's answer, not a failure of the
-	// transaction, which carries other callers' changes too.
-	var conflict error
-	err := s.update(func(tx *bolt.Tx) error {
-		now := s.now()
-		conflict = nil
-		for _, op := range ops {
-			if err := check(tx, op, now); err != nil {
-				conflict = err
-				return nil
-			}
-		}
-		for _, op := range ops {
-			if err := write(tx, op, now); err != nil {
-				return fmt.Errorf("writing %s: %w", op.Key, err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("%w: %w", flow.ErrStoreUnavailable, err)
-	}
-	return conflict
-}
-
-// check returns why op cannot be applied, if it cannot.
-func check(tx *bolt.Tx, op flow.Op, now time.Time) error {
-	e, found := live(tx, op.Key, now)
-	return flow.CheckOp(op, found, e.rev)
-}
-
-// write applies one op whose condition holds.
-func write(tx *bolt.Tx, op flow.Op, now time.Time) error {
-	switch op.Kind {
-	case flow.OpCreate, flow.OpUpdate:
-		return putEntry(tx, op.Key, op.Value, op.TTL, now)
-	case flow.OpDelete:
-		return deleteEntry(tx, op.Key)
-	case flow.OpSchedule:
-		return setTimer(tx, op.Key, op.Due)
-	case flow.OpUnschedule:
-		return clearTimer(tx, op.Key)
-	}
-	return nil
-}
-
-var _ flow.Store = (*Store)(nil)

@@ -51,10 +51,10 @@ var (
 	fileLayouts = caddy.NewUsagePool()
 )
 
-// openLog is a pooled log, closed when its last user lets it go.
-type openLog struct{ *logstore.Store }
+// pooledLog is an open log, closed when its last user lets it go.
+type pooledLog struct{ *logstore.Store }
 
-func (l openLog) Destruct() error { return l.Close() }
+func (l pooledLog) Destruct() error { return l.Close() }
 
 // inUse is a pooled directory of the file layout, which holds nothing open.
 type inUse struct{}
@@ -88,13 +88,13 @@ func (s *StorageStore) openLog(fs *certmagic.FileStorage, base string) (*logstor
 			_ = st.Close()
 			return nil, err
 		}
-		return openLog{st}, nil
+		return pooledLog{st}, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening the storage store: %w", err)
 	}
 	s.logs = append(s.logs, path)
-	return v.(openLog).Store, nil
+	return v.(pooledLog).Store, nil
 }
 
 // moveFilesInto moves the flows of the file layout under base into st, and
@@ -123,34 +123,28 @@ func (s *StorageStore) moveFilesInto(fs *certmagic.FileStorage, base string, st 
 }
 
 // moveBoltInto moves the flows of the earlier database layout in dir, if
-// there is one, into st, and then removes the database.
+// there is one, into st (the log, or the files of shared), and then removes
+// the database.
 func (s *StorageStore) moveBoltInto(dir string, st flow.Store) error {
 	path := filepath.Join(dir, boltFile)
 	if !exists(path) {
 		return nil
 	}
-	n, err := moveBolt(path, st)
-	if err != nil {
-		return fmt.Errorf("moving the flows of %s into the log: %w", path, err)
-	}
-	s.logger.Info("moved the storage store's keys from its earlier database into its log",
-		zap.String("directory", dir), zap.Int("keys", n))
-	return nil
-}
-
-// moveBolt moves the flows of the database at path into st and removes the
-// database.
-func moveBolt(path string, st flow.Store) (int, error) {
 	now := time.Now()
 	dump := func(ctx context.Context, entry func(string, []byte, time.Time) error,
 		timer func(string, time.Time) error) error {
 		return boltstore.Dump(ctx, path, time.Second, now, entry, timer)
 	}
 	n, err := moveFlows(context.Background(), dump, st, now)
-	if err != nil {
-		return n, err
+	if err == nil {
+		err = os.Remove(path)
 	}
-	return n, os.Remove(path)
+	if err != nil {
+		return fmt.Errorf("moving the flows of the earlier database %s: %w", path, err)
+	}
+	s.logger.Info("moved the storage store's keys out of its earlier database",
+		zap.String("directory", dir), zap.Int("keys", n))
+	return nil
 }
 
 // leaveLog moves the flows of the handler's log, and of the earlier

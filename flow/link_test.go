@@ -21,7 +21,7 @@ import (
 
 const aud = "https://example.com/handoff"
 
-func verifier(t *testing.T, now time.Time, keys ...flow.LinkKey) *flow.Verifier {
+func verifier(t testing.TB, now time.Time, keys ...flow.LinkKey) *flow.Verifier {
 	t.Helper()
 	v, err := flow.NewVerifier(flow.VerifierConfig{Keys: keys, Now: func() time.Time { return now }})
 	if err != nil {
@@ -30,7 +30,7 @@ func verifier(t *testing.T, now time.Time, keys ...flow.LinkKey) *flow.Verifier 
 	return v
 }
 
-func secretPair(t *testing.T, id string) (flow.LinkKey, flow.Signer) {
+func secretPair(t testing.TB, id string) (flow.LinkKey, flow.Signer) {
 	t.Helper()
 	k, err := flow.SecretKey(id, testSecret)
 	if err != nil {

@@ -42,7 +42,7 @@ echo "### Load through Caddy"
 echo
 "${load[@]}" -caddy bin/caddy -oauth2-proxy "$work/bin/oauth2-proxy" \
 	-duration "${DURATION:-2s}" -rounds "${ROUNDS:-7}" -workers "${WORKERS:-16}" \
-	-samples "${SAMPLES:-300}"
+	-many-workers "${MANY_WORKERS:-64}" -samples "${SAMPLES:-300}"
 
 # gobench runs Go benchmarks and keeps their result lines.
 gobench() { $GO test -run '^$' -timeout 60m "$@" | grep '^Benchmark' || true; }

@@ -29,6 +29,9 @@ type result struct {
 	firstErr string
 	elapsed  time.Duration
 	latency  []time.Duration // of successful requests, sorted
+	// cpu is what the server process used during the run, zero where it
+	// cannot be read.
+	cpu usage
 }
 
 // rate returns successful requests per second.
@@ -53,6 +56,7 @@ func (r *result) merge(o *result) {
 	r.ok += o.ok
 	r.failed += o.failed
 	r.elapsed += o.elapsed
+	r.cpu = r.cpu.add(o.cpu)
 	if r.firstErr == "" {
 		r.firstErr = o.firstErr
 	}

@@ -47,3 +47,32 @@ func TestPercentiles(t *testing.T) {
 		t.Errorf("rate = %f; want 1 per second", r.rate())
 	}
 }
+
+func TestParseStat(t *testing.T) {
+	line := "4242 (caddy (x) y) S 1 4242 4242 0 -1 4194560 1234 0 0 0 250 31 0 0 20 0 12 0\n"
+	u, err := parseStat(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := usage{faults: 1234, user: 2500 * time.Millisecond, sys: 310 * time.Millisecond}
+	if u != want {
+		t.Errorf("parseStat = %+v, want %+v", u, want)
+	}
+	if _, err := parseStat("4242 (caddy) S 1 2"); err == nil {
+		t.Error("a short line parsed")
+	}
+	got := want.perRequest(1000, 4*time.Second)
+	if got != "2810 µs, busy 70 % (11 % system), 1.2 faults" {
+		t.Errorf("perRequest = %q", got)
+	}
+}
+
+func TestRoundRatios(t *testing.T) {
+	got := roundRatios([]float64{90, 120, 100}, []float64{100, 100, 50})
+	if want := " (rounds: median 1.20×, 0.90× to 2.00×)"; got != want {
+		t.Errorf("roundRatios = %q, want %q", got, want)
+	}
+	if got := roundRatios(nil, nil); got != "" {
+		t.Errorf("roundRatios of no rounds = %q", got)
+	}
+}

@@ -3,17 +3,23 @@
 // without the handler, served by the same Caddy process on another port,
 // link start and verify against the pass-through rate, link start against
 // oauth2-proxy's /oauth2/start, and the latency the handler adds to an
-// OAuth callback. It prints a Markdown table.
+// OAuth callback. It prints a Markdown table, with the CPU time the server
+// process used per request where /proc gives it.
 //
 // Usage:
 //
 //	handoff-bench -caddy bin/caddy [-oauth2-proxy PATH] [-duration 2s]
-//	              [-rounds 7] [-workers 16] [-samples 300] [-server-cpus LIST]
+//	              [-rounds 7] [-workers 16] [-many-workers 64] [-samples 300]
+//	              [-server-cpus LIST]
 //	              [-profile FILE [-profile-store memory|storage]]
 //
 // With -server-cpus, the servers run on those CPUs only; run the command
 // itself on the others (taskset --cpu-list 0 handoff-bench ...) so that the
 // load generator does not take CPU time from the servers it measures.
+// With -many-workers, link starts and verify are measured a second time
+// with that many connections: a store that makes each write durable before
+// it answers serves only as many requests at once as there are connections,
+// so with few of them its rate is the disk's sync latency.
 package main
 
 import (
@@ -32,6 +38,7 @@ type options struct {
 	duration    time.Duration
 	rounds      int
 	workers     int
+	manyWorkers int // a second number of connections for starts and verify
 	samples     int
 	serverCPUs  string
 	profile     string
@@ -45,6 +52,8 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 2*time.Second, "length of each timed run")
 	flag.IntVar(&o.rounds, "rounds", 7, "rounds of alternating runs")
 	flag.IntVar(&o.workers, "workers", 16, "concurrent keep-alive connections")
+	flag.IntVar(&o.manyWorkers, "many-workers", 0,
+		"also measure link starts and verify with this many connections (default: off)")
 	flag.IntVar(&o.samples, "samples", 300, "OAuth sign-ins timed one by one, per store")
 	flag.StringVar(&o.serverCPUs, "server-cpus", "",
 		"CPUs for Caddy and oauth2-proxy, as taskset --cpu-list takes them (default: any)")
@@ -83,7 +92,7 @@ func benchmark(ctx context.Context, o options) error {
 	}
 	defer os.RemoveAll(dir)
 
-	e := &env{o: o, client: newClient(o.workers), rep: newReport(o)}
+	e := &env{o: o, client: newClient(max(o.workers, o.manyWorkers)), rep: newReport(o)}
 	if e.idp, err = startIdP(); err != nil {
 		return err
 	}

@@ -15,16 +15,43 @@ import (
 // the connections and makes the handler discover the provider.
 const warmup = time.Second
 
-// measure runs l for the run's duration and fails on errors.
-func (e *env) measure(ctx context.Context, l load) (*result, error) {
-	r := run(ctx, e.client, l, e.o.workers, e.o.duration)
+// measure runs l against s with workers connections for the run's
+// duration, with the CPU s used, and fails on errors.
+func (e *env) measure(ctx context.Context, l load, s *server, workers int) (*result, error) {
+	before, ok := s.usage()
+	r := run(ctx, e.client, l, workers, e.o.duration)
+	if after, ok2 := s.usage(); ok && ok2 {
+		r.cpu = after.sub(before)
+	}
 	if r.failed > 0 {
 		return nil, fmt.Errorf("%s: %d of %d requests failed, first: %s",
 			l.name, r.failed, r.ok+r.failed, r.firstErr)
 	}
-	progress("%-28s %8.0f req/s  p50 %-8s p99 %s", l.name, r.rate(),
-		r.pct(50).Round(time.Microsecond), r.pct(99).Round(time.Microsecond))
+	progress("%-40s %8.0f req/s  p50 %-8s p99 %-8s CPU %s", l.name, r.rate(),
+		r.pct(50).Round(time.Microsecond), r.pct(99).Round(time.Microsecond),
+		r.cpu.perRequest(r.ok, r.elapsed))
 	return r, nil
+}
+
+// levels are the numbers of connections the stores' writes are measured
+// with: -workers, and -many-workers if set. A store that waits for the
+// disk before it answers serves at most as many requests at once as there
+// are connections, so a few connections measure the disk's latency, and
+// many measure what the store can do.
+func (e *env) levels() []int {
+	if e.o.manyWorkers > 0 && e.o.manyWorkers != e.o.workers {
+		return []int{e.o.workers, e.o.manyWorkers}
+	}
+	return []int{e.o.workers}
+}
+
+// named returns a measurement's name at a number of connections: as it is
+// for -workers, marked for any other.
+func (e *env) named(name string, workers int) string {
+	if workers == e.o.workers {
+		return name
+	}
+	return fmt.Sprintf("%s, %d connections", name, workers)
 }
 
 // passThrough alternates the site without and with the handler, both in
@@ -39,7 +66,7 @@ func (e *env) passThrough(ctx context.Context) error {
 	for range e.o.rounds {
 		round := map[string]*result{bare.name: {}, with.name: {}}
 		for _, l := range []load{bare, with, with, bare} {
-			r, err := e.measure(ctx, l)
+			r, err := e.measure(ctx, l, e.memory, e.o.workers)
 			if err != nil {
 				return err
 			}
@@ -53,17 +80,30 @@ func (e *env) passThrough(ctx context.Context) error {
 }
 
 // starts measures link start on both stores and oauth2-proxy's start, in
-// turn in every round.
+// turn in every round, at every level of connections.
 func (e *env) starts(ctx context.Context) error {
-	loads := []func() (load, error){
-		e.startLoad("link start, memory", e.memory),
-		e.startLoad("link start, storage", e.storage),
+	for _, workers := range e.levels() {
+		if err := e.startsWith(ctx, workers); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+func (e *env) startsWith(ctx context.Context, workers int) error {
+	loads := []func() (load, error){
+		e.startLoad(e.named("link start, memory", workers), e.memory),
+		e.startLoad(e.named("link start, storage", workers), e.storage),
+	}
+	servers := []*server{e.memory, e.storage}
 	if e.proxy != nil {
-		loads = append(loads, func() (load, error) { return oauth2ProxyLoad(e.proxy.url), nil })
+		name := e.named("oauth2-proxy /oauth2/start", workers)
+		loads = append(loads, func() (load, error) { return oauth2ProxyLoad(name, e.proxy.url), nil })
+		servers = append(servers, e.proxy)
 	}
 
 	sums := make([]*result, len(loads))
+	rates := make([][]float64, len(loads)) // by load, then round
 	for round := -1; round < e.o.rounds; round++ {
 		for i, next := range loads {
 			l, err := next()
@@ -71,12 +111,12 @@ func (e *env) starts(ctx context.Context) error {
 				return err
 			}
 			if round < 0 {
-				run(ctx, e.client, l, e.o.workers, warmup)
+				run(ctx, e.client, l, workers, warmup)
 				continue
 			}
-			last := round == e.o.rounds-1
+			last := round == e.o.rounds-1 && workers == e.o.workers
 			profiled := e.profileDuring(ctx, last && strings.HasSuffix(l.name, e.o.profiled))
-			r, err := e.measure(ctx, l)
+			r, err := e.measure(ctx, l, servers[i], workers)
 			if err := errors.Join(err, profiled()); err != nil {
 				return err
 			}
@@ -84,9 +124,10 @@ func (e *env) starts(ctx context.Context) error {
 				sums[i] = &result{name: r.name}
 			}
 			sums[i].merge(r)
+			rates[i] = append(rates[i], r.rate())
 		}
 	}
-	e.rep.starts(sums)
+	e.rep.starts(sums, rates)
 	return nil
 }
 
@@ -153,35 +194,37 @@ func (e *env) startLoad(name string, s *server) func() (load, error) {
 }
 
 // verifies measures the verify API on both stores, each on flows completed
-// before the timed run.
+// before the timed run, at every level of connections.
 func (e *env) verifies(ctx context.Context) error {
-	var sums []*result
-	for _, s := range []*server{e.memory, e.storage} {
-		name := "verify, " + s.name
-		n := e.verifyPool(s.name)
-		progress("completing %d site flows on %s", n, s.name)
-		done, err := completeSites(ctx, e.client, s.url, n, e.o.workers)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+	for _, workers := range e.levels() {
+		var sums []*result
+		for _, s := range []*server{e.memory, e.storage} {
+			name := e.named("verify, "+s.name, workers)
+			n := e.verifyPool(e.named("link start, "+s.name, workers))
+			progress("completing %d site flows on %s", n, s.name)
+			done, err := completeSites(ctx, e.client, s.url, n, e.o.workers)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			l, err := verifyLoad(name, s.url+"/handoff", done)
+			if err != nil {
+				return err
+			}
+			r, err := e.measure(ctx, l, s, workers)
+			if err != nil {
+				return err
+			}
+			sums = append(sums, r)
 		}
-		l, err := verifyLoad(name, s.url+"/handoff", done)
-		if err != nil {
-			return err
-		}
-		r, err := e.measure(ctx, l)
-		if err != nil {
-			return err
-		}
-		sums = append(sums, r)
+		e.rep.verifies(sums)
 	}
-	e.rep.verifies(sums)
 	return nil
 }
 
 // verifyPool sizes the completed flows for a verify run: twice what the
-// store's start rate would use up in a run, within bounds.
-func (e *env) verifyPool(store string) int {
-	rate := e.rep.startRate("link start, " + store)
+// start run named starts would use up in a run, within bounds.
+func (e *env) verifyPool(starts string) int {
+	rate := e.rep.startRate(starts)
 	n := int(2 * rate * e.o.duration.Seconds())
 	return min(max(n, 2000), 40000)
 }

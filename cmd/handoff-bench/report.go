@@ -14,6 +14,7 @@ type row struct {
 	rate     float64 // requests per second; 0 for a latency row
 	p50, p99 time.Duration
 	ratio    string
+	cpu      string // the server's CPU per request
 }
 
 // report gathers the rows of a run.
@@ -32,7 +33,7 @@ func newReport(o options) *report { return &report{o: o, rates: map[string]float
 func (p *report) add(r *result, ratio string) {
 	p.rates[r.name] = r.rate()
 	p.rows = append(p.rows, row{what: r.name, rate: r.rate(), p50: r.pct(50), p99: r.pct(99),
-		ratio: ratio})
+		ratio: ratio, cpu: r.cpu.perRequest(r.ok, r.elapsed)})
 }
 
 func (p *report) startRate(name string) float64 { return p.rates[name] }
@@ -47,18 +48,39 @@ func (p *report) passThrough(bare, with *result, ratios []float64) {
 		ratios[len(ratios)/2], len(ratios), ratios[0], ratios[len(ratios)-1]))
 }
 
-func (p *report) starts(rs []*result) {
+// starts adds the start rates of one number of connections: oauth2-proxy's
+// last, if measured, and the stores' against it, as the ratio of the whole
+// runs and the median and range of the rounds' ratios. rates holds each
+// load's rate in every round.
+func (p *report) starts(rs []*result, rates [][]float64) {
 	if len(rs) > 2 {
 		p.proxy = rs[2].rate()
 		p.add(rs[2], fmt.Sprintf("%.3f of page", p.proxy/p.page))
 	}
-	for _, r := range rs[:2] {
+	for i, r := range rs[:2] {
 		ratio := fmt.Sprintf("%.3f of page", r.rate()/p.page)
 		if p.proxy > 0 {
 			ratio += fmt.Sprintf("; %.2f× oauth2-proxy", r.rate()/p.proxy)
+			ratio += roundRatios(rates[i], rates[2])
 		}
 		p.add(r, ratio)
 	}
+}
+
+// roundRatios describes the ratios of rates to base round by round: their
+// median, which a burst of load from outside the run moves least, and
+// their range.
+func roundRatios(rates, base []float64) string {
+	var ratios []float64
+	for i := range min(len(rates), len(base)) {
+		ratios = append(ratios, rates[i]/base[i])
+	}
+	if len(ratios) == 0 {
+		return ""
+	}
+	slices.Sort(ratios)
+	return fmt.Sprintf(" (rounds: median %.2f×, %.2f× to %.2f×)",
+		ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1])
 }
 
 func (p *report) verifies(rs []*result) {
@@ -81,17 +103,25 @@ func (p *report) print(w io.Writer) {
 	if p.o.serverCPUs != "" {
 		cpus = fmt.Sprintf("servers on CPUs %s, load on %d others", p.o.serverCPUs, runtime.NumCPU())
 	}
-	fmt.Fprintf(w, "%s, %d workers, %d rounds of %s per target, %d sign-ins per store\n\n",
-		cpus, p.o.workers, p.o.rounds, p.o.duration, p.o.samples)
-	fmt.Fprintln(w, "| measurement | req/s | p50 | p99 | ratio |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---|")
+	workers := fmt.Sprintf("%d connections", p.o.workers)
+	if p.o.manyWorkers > 0 {
+		workers += fmt.Sprintf(" (%d where marked)", p.o.manyWorkers)
+	}
+	fmt.Fprintf(w, "%s, %s, %d rounds of %s per target, %d sign-ins per store\n\n",
+		cpus, workers, p.o.rounds, p.o.duration, p.o.samples)
+	fmt.Fprintln(w, "| measurement | req/s | p50 | p99 | ratio | server CPU per request |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---|---|")
 	for _, r := range p.rows {
 		rate := "–"
 		if r.rate > 0 {
 			rate = fmt.Sprintf("%.0f", r.rate)
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n",
-			r.what, rate, fmtDur(r.p50), fmtDur(r.p99), r.ratio)
+		cpu := r.cpu
+		if cpu == "" {
+			cpu = "–"
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n",
+			r.what, rate, fmtDur(r.p50), fmtDur(r.p99), r.ratio, cpu)
 	}
 }
 

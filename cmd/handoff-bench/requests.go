@@ -98,8 +98,7 @@ func pageLoad(name, origin string) load {
 }
 
 // oauth2ProxyLoad gets oauth2-proxy's sign-in start.
-func oauth2ProxyLoad(origin string) load {
-	name := "oauth2-proxy /oauth2/start"
+func oauth2ProxyLoad(name, origin string) load {
 	return load{name: name, want: http.StatusFound, next: func(int) *http.Request {
 		r, _ := http.NewRequest(http.MethodGet, origin+"/oauth2/start?rd=%2F", nil)
 		for k, v := range browserHeaders {

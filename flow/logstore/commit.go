@@ -82,10 +82,7 @@ func (s *Store) writeLoop() {
 	for {
 		select {
 		case <-s.wake:
-			// Goroutines ready to run add their frames first: on one
-			// CPU, a batch then holds every write that was on its way,
-			// not only the first.
-			runtime.Gosched()
+			s.gather()
 			s.flush()
 			s.maybeCompact()
 		case <-s.quit:
@@ -93,6 +90,28 @@ func (s *Store) writeLoop() {
 			s.compactor.wait()
 			return
 		}
+	}
+}
+
+// maxYields bounds the yields of gather.
+const maxYields = 8
+
+// gather lets the goroutines that are ready to run add their frames before
+// the batch is written, yielding for as long as the batch grows, a few
+// times at most. On one CPU a batch then holds every write on its way, not
+// only the first, and the syncs are fewer: Go keeps a CPU idle for a while
+// at the start of each, until it hands the CPU to another thread.
+func (s *Store) gather() {
+	last := -1
+	for range maxYields {
+		s.mu.Lock()
+		n := len(s.pending.buf)
+		s.mu.Unlock()
+		if n == last {
+			return
+		}
+		last = n
+		runtime.Gosched()
 	}
 }
 

@@ -90,6 +90,8 @@ func (e *env) starts(ctx context.Context) error {
 	return nil
 }
 
+// startsWith runs the rounds of starts with workers connections, and adds
+// their rows.
 func (e *env) startsWith(ctx context.Context, workers int) error {
 	loads := []func() (load, error){
 		e.startLoad(e.named("link start, memory", workers), e.memory),
@@ -177,8 +179,9 @@ func fetchTo(ctx context.Context, url, path string) error {
 }
 
 // startsPerSecond bounds the rate a start run can reach, to size its pool
-// of one-shot links.
-const startsPerSecond = 12000
+// of one-shot links; a run that uses them up ends early, and its rate
+// holds.
+const startsPerSecond = 16000
 
 // startLoad returns a maker of start loads with fresh links for an oauth
 // flow on s.

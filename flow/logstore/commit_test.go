@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sync"
 	"testing"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/bothandoff/caddy-bothandoff/flow"
 	"github.com/bothandoff/caddy-bothandoff/flow/logstore"
@@ -21,22 +22,19 @@ func TestWritersShareSyncs(t *testing.T) {
 	first := logstore.Batches(st)
 
 	const writers, each = 16, 50
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
+	var g errgroup.Group
 	for w := range writers {
-		wg.Go(func() {
+		g.Go(func() error {
 			for i := range each {
 				key := fmt.Sprintf("w%d/%d", w, i)
 				if err := st.Apply(context.Background(), flow.Create(key, []byte("v"), 0)); err != nil {
-					errs <- err
-					return
+					return err
 				}
 			}
+			return nil
 		})
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	if err := g.Wait(); err != nil {
 		t.Fatal(err)
 	}
 

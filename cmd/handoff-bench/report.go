@@ -104,7 +104,7 @@ func (p *report) print(w io.Writer) {
 		cpus = fmt.Sprintf("servers on CPUs %s, load on %d others", p.o.serverCPUs, runtime.NumCPU())
 	}
 	workers := fmt.Sprintf("%d connections", p.o.workers)
-	if p.o.manyWorkers > 0 {
+	if p.o.manyWorkers > 0 && p.o.manyWorkers != p.o.workers {
 		workers += fmt.Sprintf(" (%d where marked)", p.o.manyWorkers)
 	}
 	fmt.Fprintf(w, "%s, %s, %d rounds of %s per target, %d sign-ins per store\n\n",

@@ -76,3 +76,21 @@ func TestRoundRatios(t *testing.T) {
 		t.Errorf("roundRatios of no rounds = %q", got)
 	}
 }
+
+func TestVerifyRows(t *testing.T) {
+	p := newReport(options{})
+	p.page = 20000
+	one := &result{name: "verify, memory", ok: 100, elapsed: 10 * time.Millisecond}
+	many := &result{name: "verify, storage", ok: 200, elapsed: 20 * time.Millisecond}
+	p.verifies([]*result{one, many}, [][]float64{{10000}, {9000, 11000, 10500}})
+
+	want := []string{"0.500 of page", "0.500 of page (3 rounds: 9000 to 11000 req/s)"}
+	if len(p.rows) != len(want) {
+		t.Fatalf("%d rows, want %d", len(p.rows), len(want))
+	}
+	for i, w := range want {
+		if p.rows[i].ratio != w {
+			t.Errorf("row %d ratio = %q, want %q", i, p.rows[i].ratio, w)
+		}
+	}
+}

@@ -83,9 +83,16 @@ func roundRatios(rates, base []float64) string {
 		ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1])
 }
 
-func (p *report) verifies(rs []*result) {
-	for _, r := range rs {
-		p.add(r, fmt.Sprintf("%.3f of page", r.rate()/p.page))
+// verifies adds the verify rates of one number of connections, with the
+// range of the rounds' rates, which rates holds by store, then round.
+func (p *report) verifies(rs []*result, rates [][]float64) {
+	for i, r := range rs {
+		ratio := fmt.Sprintf("%.3f of page", r.rate()/p.page)
+		if len(rates[i]) > 1 {
+			ratio += fmt.Sprintf(" (%d rounds: %.0f to %.0f req/s)",
+				len(rates[i]), slices.Min(rates[i]), slices.Max(rates[i]))
+		}
+		p.add(r, ratio)
 	}
 }
 

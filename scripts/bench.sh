@@ -87,7 +87,7 @@ done
 diskrows() {
 	gobench -bench "$1" -benchtime "${2}x" ./caddymodule/ |
 		awk -v n="$2" '{split($1, name, "[/-]")
-			printf "| storage, %s (disk) | %s | %s files, %s B written, %s B allocated, %s B of heap |\n",
+			printf "| storage, %s (disk) | %s | %.4g files, %s B written, %s B allocated, %s B of heap |\n",
 				name[2], n, $9, $5, $7, $11}'
 }
 for n in "${disk[@]}"; do

@@ -439,13 +439,20 @@ func (e *Engine) recordTTL(rec *Record, now time.Time) time.Duration {
 	return time.Minute
 }
 
-// transitioned logs and counts a change of status.
+// transitioned logs and counts a change of status. A new flow is logged at
+// DEBUG, as Caddy logs what each request does; every flow gets an INFO line
+// when it ends (completed, failed, expired, superseded, cancelled), and
+// another when it is verified. A start's line cost it a tenth of its CPU.
 func (e *Engine) transitioned(rec *Record, from Status) {
 	if rec.Status == from {
 		return
 	}
 	e.obs.FlowStatus(rec.Flow, rec.Kind, rec.Status)
-	if !e.log.Enabled(context.Background(), slog.LevelInfo) {
+	level := slog.LevelInfo
+	if rec.Status == StatusPending {
+		level = slog.LevelDebug
+	}
+	if !e.log.Enabled(context.Background(), level) {
 		return
 	}
 	attrs := []any{
@@ -459,7 +466,7 @@ func (e *Engine) transitioned(rec *Record, from Status) {
 		attrs = append(attrs, slog.String("conversation", rec.Ref.Conversation.ID),
 			slog.String("user", rec.Ref.User.ID))
 	}
-	e.log.Info("flow "+string(rec.Status), attrs...)
+	e.log.Log(context.Background(), level, "flow "+string(rec.Status), attrs...)
 }
 
 // kick wakes the delivery worker without blocking.

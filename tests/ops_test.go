@@ -56,10 +56,14 @@ func TestMetricsLogsAndHealth(t *testing.T) {
 
 	waitLog(t, s.caddy, `"msg":"flow verified"`)
 	logs := s.caddy.Logs()
-	for _, status := range []string{"pending", "completed", "verified"} {
-		line := regexp.MustCompile(`"msg":"flow ` + status + `"[^\n]*"flow_id":"[^"]+"[^\n]*"flow":"checkout"[^\n]*"channel":"msteams"`)
+	// A start is logged at DEBUG, a flow's end and its verification at INFO.
+	for status, level := range map[string]string{
+		"pending": "debug", "completed": "info", "verified": "info",
+	} {
+		line := regexp.MustCompile(`"level":"` + level + `"[^\n]*"msg":"flow ` + status +
+			`"[^\n]*"flow_id":"[^"]+"[^\n]*"flow":"checkout"[^\n]*"channel":"msteams"`)
 		if !line.MatchString(logs) {
-			t.Errorf("no log line for the %s transition", status)
+			t.Errorf("no %s log line for the %s transition", level, status)
 		}
 	}
 	assertNoSecrets(t, logs, code, link, linkSecret, webhookSecret)

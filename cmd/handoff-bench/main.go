@@ -29,6 +29,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -74,15 +75,19 @@ func main() {
 
 // env is what one benchmark run started.
 type env struct {
-	o       options
-	client  *http.Client
-	idp     *idp
-	bare    string // the site without the handler, on the memory Caddy
-	admin   string // the profiled Caddy's admin endpoint
-	memory  *server
-	storage *server
-	proxy   *server // nil without oauth2-proxy
-	rep     *report
+	o      options
+	client *http.Client
+	idp    *idp
+	bare   string // the site without the handler, on the memory Caddy
+	// proxiedBare and proxiedWith proxy to a site of the memory Caddy, the
+	// second with the handler in front: a site behind Caddy, all of it on
+	// the servers' CPUs.
+	proxiedBare, proxiedWith string
+	admin                    string // the profiled Caddy's admin endpoint
+	memory                   *server
+	storage                  *server
+	proxy                    *server // nil without oauth2-proxy
+	rep                      *report
 }
 
 func benchmark(ctx context.Context, o options) error {
@@ -126,11 +131,14 @@ func upstream(w http.ResponseWriter, r *http.Request) {
 
 func (e *env) startServers(dir, up string) error {
 	env := []string{"HANDOFF_LINK_SECRET=" + linkSecret, "IDP_CLIENT_SECRET=" + idpClientSecret}
-	barePort, err := freePort()
+	ports, err := freePorts(4)
 	if err != nil {
 		return err
 	}
+	barePort, origin, proxiedBare, proxiedWith := ports[0], ports[1], ports[2], ports[3]
 	e.bare = fmt.Sprintf("http://127.0.0.1:%d", barePort)
+	e.proxiedBare = fmt.Sprintf("http://127.0.0.1:%d", proxiedBare)
+	e.proxiedWith = fmt.Sprintf("http://127.0.0.1:%d", proxiedWith)
 	for _, s := range []struct {
 		store string
 		dst   **server
@@ -138,7 +146,10 @@ func (e *env) startServers(dir, up string) error {
 		h := handoffBlock(s.store, e.idp.issuer())
 		site := siteBlock(h, up)
 		if s.store == "memory" {
-			site = withBare(site, siteBlock("", up)(barePort))
+			site = withBlocks(site, siteBlock("", up)(barePort),
+				originBlock(origin),
+				proxiedBlock("", proxiedBare, origin),
+				proxiedBlock(minimalHandoff, proxiedWith, origin))
 		}
 		admin := "off"
 		if s.store == e.o.profiled && e.o.profile != "" {
@@ -174,10 +185,36 @@ func (e *env) stopServers() {
 	}
 }
 
-// withBare adds the bare site's block to a Caddyfile.
-func withBare(site func(int) string, bare string) func(int) string {
-	return func(port int) string { return site(port) + bare }
+// withBlocks adds site blocks to a Caddyfile.
+func withBlocks(site func(int) string, blocks ...string) func(int) string {
+	return func(port int) string { return site(port) + strings.Join(blocks, "") }
 }
+
+// sitePage is the page every site answers its root with.
+const sitePage = `"<!doctype html><title>Site</title><p>Hello from the site." 200`
+
+// originBlock is a site behind Caddy: the page, on its own port.
+func originBlock(port int) string {
+	return fmt.Sprintf("http://127.0.0.1:%d {\n\trespond %s\n}\n", port, sitePage)
+}
+
+// proxiedBlock serves the site on origin through reverse_proxy, with the
+// bot_handoff block handoff in front, or none.
+func proxiedBlock(handoff string, port, origin int) string {
+	return fmt.Sprintf("http://127.0.0.1:%d {\n%s\treverse_proxy 127.0.0.1:%d\n}\n",
+		port, handoff, origin)
+}
+
+// minimalHandoff is the handler as a site of its own needs it: a link key
+// and a site flow.
+const minimalHandoff = `	bot_handoff {
+		link_key secret {env.HANDOFF_LINK_SECRET}
+		store memory
+		site checkout {
+			to /checkout
+		}
+	}
+`
 
 // siteBlock is the site every Caddy serves: a small static page, and the
 // site flow's task path proxied to a local upstream. handoff is the
@@ -189,10 +226,10 @@ func siteBlock(handoff, up string) func(int) string {
 		reverse_proxy %s
 	}
 	handle {
-		respond "<!doctype html><title>Site</title><p>Hello from the site." 200
+		respond %s
 	}
 }
-`, port, handoff, up)
+`, port, handoff, up, sitePage)
 	}
 }
 

@@ -54,29 +54,53 @@ func (e *env) named(name string, workers int) string {
 	return fmt.Sprintf("%s, %d connections", name, workers)
 }
 
-// passThrough alternates the site without and with the handler, both in
-// one Caddy process, A B B A in every round, so that drift hits both alike.
+// passThrough measures the site without and with the handler, both in one
+// Caddy process: first a page Caddy answers itself, the cheapest site there
+// is, then a site Caddy proxies to, which runs on the same CPUs.
 func (e *env) passThrough(ctx context.Context) error {
-	bare, with := pageLoad("page, bare site", e.bare), pageLoad("page, bot_handoff", e.memory.url)
-	run(ctx, e.client, bare, e.o.workers, warmup)
-	run(ctx, e.client, with, e.o.workers, warmup)
+	bare, with, ratios, err := e.alternate(ctx,
+		pageLoad("page, bare site", e.bare), pageLoad("page, bot_handoff", e.memory.url))
+	if err != nil {
+		return err
+	}
+	e.rep.passThrough(bare, with, ratios)
 
-	sum := map[string]*result{bare.name: {name: bare.name}, with.name: {name: with.name}}
-	var ratios []float64
+	bare, with, ratios, err = e.alternate(ctx,
+		pageLoad("proxied page, bare site", e.proxiedBare),
+		pageLoad("proxied page, bot_handoff", e.proxiedWith))
+	if err != nil {
+		return err
+	}
+	e.rep.proxied(bare, with, ratios)
+	return nil
+}
+
+// alternate runs a and b on the memory Caddy, A B B A in every round, so
+// that drift hits both alike. It returns their sums and the rounds' ratios
+// of b's rate to a's.
+func (e *env) alternate(ctx context.Context, a, b load) (sumA, sumB *result,
+	ratios []float64, err error) {
+	run(ctx, e.client, a, e.o.workers, warmup)
+	run(ctx, e.client, b, e.o.workers, warmup)
+
+	sumA, sumB = &result{name: a.name}, &result{name: b.name}
 	for range e.o.rounds {
-		round := map[string]*result{bare.name: {}, with.name: {}}
-		for _, l := range []load{bare, with, with, bare} {
+		roundA, roundB := &result{}, &result{}
+		for _, l := range []load{a, b, b, a} {
 			r, err := e.measure(ctx, l, e.memory, e.o.workers)
 			if err != nil {
-				return err
+				return nil, nil, nil, err
 			}
-			sum[l.name].merge(r)
-			round[l.name].merge(r)
+			sum, round := sumA, roundA
+			if l.name == b.name {
+				sum, round = sumB, roundB
+			}
+			sum.merge(r)
+			round.merge(r)
 		}
-		ratios = append(ratios, round[with.name].rate()/round[bare.name].rate())
+		ratios = append(ratios, roundB.rate()/roundA.rate())
 	}
-	e.rep.passThrough(sum[bare.name], sum[with.name], ratios)
-	return nil
+	return sumA, sumB, ratios, nil
 }
 
 // starts measures link start on both stores and oauth2-proxy's start, in

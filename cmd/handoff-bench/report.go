@@ -38,10 +38,21 @@ func (p *report) add(r *result, ratio string) {
 
 func (p *report) startRate(name string) float64 { return p.rates[name] }
 
-// passThrough adds the page rates, and the ratio of the rounds' median,
-// which a burst of load from outside the run moves least.
+// passThrough adds the page rates, the base of the later ratios, and the
+// ratio of the rounds' median, which a burst of load from outside the run
+// moves least.
 func (p *report) passThrough(bare, with *result, ratios []float64) {
 	p.page = with.rate()
+	p.pair(bare, with, ratios)
+}
+
+// proxied adds the rates of the proxied pages, and their ratio as
+// passThrough does.
+func (p *report) proxied(bare, with *result, ratios []float64) { p.pair(bare, with, ratios) }
+
+// pair adds a site without and with the handler, with the median and range
+// of the rounds' ratios.
+func (p *report) pair(bare, with *result, ratios []float64) {
 	slices.Sort(ratios)
 	p.add(bare, "1")
 	p.add(with, fmt.Sprintf("%.3f of bare (median of %d rounds; %.3f to %.3f)",

@@ -29,6 +29,21 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// freePorts returns n distinct free ports on loopback, each held until all
+// are found.
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("finding a free port: %w", err)
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
 // start runs the command, logging to a file in dir, and waits until ready
 // answers 2xx or 3xx.
 func start(name, dir, url, ready string, cmd *exec.Cmd) (*server, error) {

@@ -146,11 +146,7 @@ func (e *env) startsWith(ctx context.Context, workers int) error {
 			if err := errors.Join(err, profiled()); err != nil {
 				return err
 			}
-			if sums[i] == nil {
-				sums[i] = &result{name: r.name}
-			}
-			sums[i].merge(r)
-			rates[i] = append(rates[i], r.rate())
+			addRound(sums, rates, i, r)
 		}
 	}
 	e.rep.starts(sums, rates)
@@ -237,16 +233,22 @@ func (e *env) verifies(ctx context.Context) error {
 				if err != nil {
 					return err
 				}
-				if sums[i] == nil {
-					sums[i] = &result{name: r.name}
-				}
-				sums[i].merge(r)
-				rates[i] = append(rates[i], r.rate())
+				addRound(sums, rates, i, r)
 			}
 		}
 		e.rep.verifies(sums, rates)
 	}
 	return nil
+}
+
+// addRound adds a round's result r of target i to its sum, and its rate to
+// the target's rates.
+func addRound(sums []*result, rates [][]float64, i int, r *result) {
+	if sums[i] == nil {
+		sums[i] = &result{name: r.name}
+	}
+	sums[i].merge(r)
+	rates[i] = append(rates[i], r.rate())
 }
 
 // verifyRound completes flows on s, then verifies them for one run.

@@ -71,7 +71,7 @@ func (e *env) passThrough(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	e.rep.proxied(bare, with, ratios)
+	e.rep.pair(bare, with, ratios)
 	return nil
 }
 

@@ -46,10 +46,6 @@ func (p *report) passThrough(bare, with *result, ratios []float64) {
 	p.pair(bare, with, ratios)
 }
 
-// proxied adds the rates of the proxied pages, and their ratio as
-// passThrough does.
-func (p *report) proxied(bare, with *result, ratios []float64) { p.pair(bare, with, ratios) }
-
 // pair adds a site without and with the handler, with the median and range
 // of the rounds' ratios.
 func (p *report) pair(bare, with *result, ratios []float64) {
